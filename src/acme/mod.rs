@@ -1,0 +1,1 @@
+//! acme (placeholder, filled in by its owner).

@@ -1,0 +1,1 @@
+//! ca (placeholder, filled in by its owner).

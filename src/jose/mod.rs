@@ -1,0 +1,1 @@
+//! jose (placeholder, filled in by its owner).

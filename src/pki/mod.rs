@@ -1,0 +1,1 @@
+//! pki (placeholder, filled in by its owner).

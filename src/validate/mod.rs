@@ -1,0 +1,1 @@
+//! validate (placeholder, filled in by its owner).
