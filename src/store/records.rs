@@ -59,7 +59,7 @@ pub(crate) struct Identifier {
 }
 
 /// An ACME account (RFC 8555 §7.1.2), keyed by `id`, indexed by its key thumbprint.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct AccountRecord {
     pub(crate) v: u16,
     pub(crate) id: String,
@@ -73,7 +73,7 @@ pub(crate) struct AccountRecord {
 }
 
 /// An order (RFC 8555 §7.1.3).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct OrderRecord {
     pub(crate) v: u16,
     pub(crate) id: String,
@@ -97,7 +97,7 @@ pub(crate) struct OrderRecord {
 }
 
 /// A challenge (RFC 8555 §7.1.5, §8), stored inside its authorization.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ChallengeRecord {
     pub(crate) id: String,
     #[serde(rename = "type")]
@@ -109,7 +109,7 @@ pub(crate) struct ChallengeRecord {
 }
 
 /// An authorization (RFC 8555 §7.1.4) with its challenges; indexed by challenge id.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct AuthzRecord {
     pub(crate) v: u16,
     pub(crate) id: String,
@@ -124,14 +124,14 @@ pub(crate) struct AuthzRecord {
 }
 
 /// RFC 5280 revocation state of an issued certificate.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Revocation {
     pub(crate) reason: u8,
     pub(crate) at: i64,
 }
 
 /// A certificate the RA obtained from the CA (RFC 8555 §7.4.2), indexed by serial.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct CertRecord {
     pub(crate) v: u16,
     pub(crate) id: String,
