@@ -447,3 +447,6 @@ fn run_batch(
         job.deliver(&outcome);
     }
 }
+
+#[cfg(test)]
+mod tests;
