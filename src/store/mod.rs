@@ -311,6 +311,7 @@ trait Job: Send {
     fn deliver(self: Box<Self>, batch: &Result<(), StoreError>);
 }
 
+/// A write closure and where its result goes; the result is sent once, by `deliver`.
 struct Pending<F, R> {
     f: Option<F>,
     /// `None` after `run` only if the closure panicked.
