@@ -19,8 +19,8 @@ use async_io::Timer;
 use async_net::TcpStream;
 use futures_lite::FutureExt;
 
-// TEMPORARY: at merge, `use crate::http::client::{ClientError, get as fetch};`
-use super::http_stub::{ClientError, fetch};
+// TEMPORARY: at merge, `use crate::http::client::{ClientError, ClientResponse, get as fetch};`
+use super::http_stub::{ClientError, ClientResponse, fetch};
 use super::{AddressPolicy, Resolver, ValidationError};
 
 /// Most redirects followed in one attempt (boulder `maxRedirect`).
@@ -212,10 +212,7 @@ impl Validator {
 
     /// Resolves, filters by policy, connects to the first permitted address that accepts, and
     /// sends one GET.
-    async fn fetch_once(
-        &self,
-        target: &Target,
-    ) -> Result<super::http_stub::ClientResponse, ValidationError> {
+    async fn fetch_once(&self, target: &Target) -> Result<ClientResponse, ValidationError> {
         let addrs = match &target.host {
             Host::Ip(ip) => vec![*ip],
             Host::Name(name) => self
@@ -296,11 +293,14 @@ impl Validator {
         } else if let Some(rest) = location.strip_prefix("//") {
             self.absolute_target(rest, &refuse)?
         } else {
+            let base_path = base.path.split('?').next().unwrap_or_default();
             let path = if location.starts_with('/') {
                 location.to_owned()
+            } else if location.starts_with('?') || location.is_empty() {
+                // RFC 3986 §5.2.2: a query-only (or empty) reference keeps the base path.
+                format!("{base_path}{location}")
             } else {
                 // RFC 3986 §5.2.3: merge a relative path with the base path's directory.
-                let base_path = base.path.split('?').next().unwrap_or_default();
                 let dir = base_path
                     .rfind('/')
                     .and_then(|i| base_path.get(..=i))
@@ -670,20 +670,20 @@ mod tests {
             "/moved/again".to_string(),
             redirect("http://127.0.0.1:{port}/final?x=1"),
         );
-        routes.insert("/final?x=1".to_string(), response("200 OK", "", KEY_AUTH));
+        routes.insert("/final?x=1".to_string(), redirect("?y=2"));
+        routes.insert("/final?y=2".to_string(), response("200 OK", "", KEY_AUTH));
         let server = TestServer::start(routes, false);
         run_ip(&validator(server.port, loopback(), None)).unwrap();
         let reqs = server.requests.lock().unwrap();
         let paths: Vec<&str> = reqs.iter().map(|(p, _)| p.as_str()).collect();
-        assert_eq!(
-            paths,
-            vec![
-                challenge_path().as_str(),
-                "/moved/here",
-                "/moved/again",
-                "/final?x=1"
-            ]
-        );
+        let expected = [
+            &challenge_path(),
+            "/moved/here",
+            "/moved/again",
+            "/final?x=1",
+            "/final?y=2",
+        ];
+        assert_eq!(paths, expected);
         assert_eq!(reqs[3].1, format!("127.0.0.1:{}", server.port));
     }
 

@@ -1,7 +1,7 @@
 // TEMPORARY: replaced by crate::http::client at merge.
 //
-// Swap in http01.rs: `use super::http_stub::{ClientError, fetch};`
-//              → `use crate::http::client::{ClientError, get as fetch};`
+// Swap in http01.rs: `use super::http_stub::{ClientError, ClientResponse, fetch};`
+//              → `use crate::http::client::{ClientError, ClientResponse, get as fetch};`
 // then delete this file and its `mod http_stub;` line in mod.rs.
 //! Minimal stand-in for `http::client::get` (same signature and types), so http-01 can be
 //! built and tested before the http module lands: one GET, `Connection: close`, the response
