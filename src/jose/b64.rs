@@ -32,6 +32,7 @@ pub(crate) fn decode(s: &str) -> Result<Vec<u8>, JwsError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

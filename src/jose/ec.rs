@@ -199,8 +199,8 @@ fn limbs<const B: usize, const N: usize>(be: &[u8; B]) -> [u64; N] {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
 
     use ring::agreement;
     use ring::rand::SystemRandom;

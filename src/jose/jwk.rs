@@ -386,8 +386,8 @@ fn der_uint(v: &[u8]) -> Vec<u8> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
 
     use serde_json::{Value, json};
 
