@@ -505,7 +505,7 @@ mod tests {
             ParsedJws::parse(&body).err(),
             Some(JwsError::BadSignatureAlgorithm("X".repeat(32)))
         );
-        let ed448 = json!({"kty": "OKP", "crv": "Ed448", "x": crate::jose::b64::encode(&[9; 57])});
+        let ed448 = json!({"kty": "OKP", "crv": "Ed448", "x": b64::encode(&[9; 57])});
         let body = flattened(&key, &with(jwk_header(&key), "jwk", ed448), b"");
         assert!(matches!(
             ParsedJws::parse(&body),
@@ -584,12 +584,12 @@ mod tests {
     fn catalog_22_invalid_embedded_keys() {
         let key = TestKey::p256();
         let jwk = key.jwk();
-        let x = crate::jose::b64::decode(jwk["x"].as_str().unwrap()).unwrap();
-        let y = crate::jose::b64::decode(jwk["y"].as_str().unwrap()).unwrap();
-        let short = with(jwk.clone(), "x", json!(crate::jose::b64::encode(&x[1..])));
+        let x = b64::decode(jwk["x"].as_str().unwrap()).unwrap();
+        let y = b64::decode(jwk["y"].as_str().unwrap()).unwrap();
+        let short = with(jwk.clone(), "x", json!(b64::encode(&x[1..])));
         let mut off = y.clone();
         off[0] ^= 1;
-        let off = with(jwk.clone(), "y", json!(crate::jose::b64::encode(&off)));
+        let off = with(jwk.clone(), "y", json!(b64::encode(&off)));
         for bad in [short, off] {
             let header = with(jwk_header(&key), "jwk", bad);
             assert!(matches!(
@@ -606,15 +606,11 @@ mod tests {
         let key = TestKey::p256();
         let jwk = Jwk::from_json(&key.jwk()).unwrap();
         let p = parts(&flattened(&key, &kid_header(&key), b"{}"));
-        let sig = crate::jose::b64::decode(p["signature"].as_str().unwrap()).unwrap();
+        let sig = b64::decode(p["signature"].as_str().unwrap()).unwrap();
         let mut flipped = sig.clone();
         flipped[40] ^= 0x20;
         for bad in [sig[..63].to_vec(), vec![0u8; 64], flipped] {
-            let body = with(
-                p.clone(),
-                "signature",
-                json!(crate::jose::b64::encode(&bad)),
-            );
+            let body = with(p.clone(), "signature", json!(b64::encode(&bad)));
             let parsed = ParsedJws::parse(body.to_string().as_bytes()).unwrap();
             assert_eq!(parsed.verify(&jwk).err(), Some(JwsError::BadSignature));
         }
@@ -628,11 +624,7 @@ mod tests {
         let parsed = ParsedJws::parse(moved.to_string().as_bytes()).unwrap();
         assert_eq!(parsed.verify(&jwk).err(), Some(JwsError::BadSignature));
         // The payload is covered too.
-        let swapped = with(
-            p.clone(),
-            "payload",
-            json!(crate::jose::b64::encode(b"{\"a\":1}")),
-        );
+        let swapped = with(p.clone(), "payload", json!(b64::encode(b"{\"a\":1}")));
         let parsed = ParsedJws::parse(swapped.to_string().as_bytes()).unwrap();
         assert_eq!(parsed.verify(&jwk).err(), Some(JwsError::BadSignature));
     }
