@@ -292,6 +292,42 @@ mod tests {
         assert!(!p256_point_is_valid(&[0xff; 32], &[0xff; 32]));
     }
 
+    /// Wycheproof `ecdh_secp*r1_ecpoint_test.json`: invalid-curve-attack points are rejected,
+    /// edge-case valid points (doubling, addition chains, …) accepted.
+    fn wycheproof_points<const L: usize>(file: &str, check: fn(&[u8; L], &[u8; L]) -> bool) {
+        let v: serde_json::Value = serde_json::from_str(file).unwrap();
+        let points = v["points"].as_array().unwrap();
+        assert!(points.len() > 40);
+        for p in points {
+            let hex = p[1].as_str().unwrap();
+            let bytes: Vec<u8> = (2..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            let x = bytes[..L].try_into().unwrap();
+            let y = bytes[L..].try_into().unwrap();
+            assert_eq!(check(&x, &y), p[2].as_bool().unwrap(), "tcId {}", p[0]);
+        }
+    }
+
+    // Security catalog #22: Wycheproof invalid-curve points for P-256.
+    #[test]
+    fn catalog_22_wycheproof_p256_points() {
+        wycheproof_points::<32>(
+            include_str!("testdata/wycheproof/ecpoint_p256.json"),
+            p256_point_is_valid,
+        );
+    }
+
+    // Security catalog #22: Wycheproof invalid-curve points for P-384.
+    #[test]
+    fn catalog_22_wycheproof_p384_points() {
+        wycheproof_points::<48>(
+            include_str!("testdata/wycheproof/ecpoint_p384.json"),
+            p384_point_is_valid,
+        );
+    }
+
     fn b64_32(s: &str) -> [u8; 32] {
         crate::jose::b64::decode(s).unwrap().try_into().unwrap()
     }

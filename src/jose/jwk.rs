@@ -785,3 +785,68 @@ mod tests {
         }
     }
 }
+
+/// Wycheproof vectors (security catalog #23): every key parses as a JWK, gives Wycheproof's SPKI
+/// DER, and every signature verifies exactly when Wycheproof says it is valid.
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod wycheproof {
+    use serde_json::Value;
+
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn run(file: &str, alg: Alg) {
+        let v: Value = serde_json::from_str(file).unwrap();
+        let mut count = 0;
+        for group in v["groups"].as_array().unwrap() {
+            let key = Jwk::from_json(&group["jwk"])
+                .unwrap_or_else(|e| panic!("key {} rejected: {e}", group["jwk"]));
+            assert_eq!(key.spki_der(), hex(group["spki"].as_str().unwrap()));
+            for test in group["tests"].as_array().unwrap() {
+                let id = &test[0];
+                let msg = hex(test[1].as_str().unwrap());
+                let sig = hex(test[2].as_str().unwrap());
+                let valid = test[3].as_bool().unwrap();
+                let got = key.verify(alg, &msg, &sig);
+                if valid {
+                    assert_eq!(got, Ok(()), "tcId {id}");
+                } else {
+                    assert_eq!(got, Err(JwsError::BadSignature), "tcId {id}");
+                }
+                count += 1;
+            }
+        }
+        assert!(count > 100);
+    }
+
+    // RFC 7518 §3.4; catalog #23: ecdsa_secp256r1_sha256_p1363_test.json.
+    #[test]
+    fn catalog_23_wycheproof_es256() {
+        run(
+            include_str!("testdata/wycheproof/ecdsa_p256_p1363.json"),
+            Alg::ES256,
+        );
+    }
+
+    // RFC 7518 §3.4: ecdsa_secp384r1_sha384_p1363_test.json.
+    #[test]
+    fn catalog_23_wycheproof_es384() {
+        run(
+            include_str!("testdata/wycheproof/ecdsa_p384_p1363.json"),
+            Alg::ES384,
+        );
+    }
+
+    // RFC 8037 §3.1; catalog #23: ed25519_test.json.
+    #[test]
+    fn catalog_23_wycheproof_eddsa() {
+        run(include_str!("testdata/wycheproof/ed25519.json"), Alg::EdDSA);
+    }
+}
