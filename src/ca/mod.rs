@@ -1,1 +1,17 @@
-//! ca (placeholder, filled in by its owner).
+//! ca: the link to a uPKI CA over ZeroMQ (shared/spec/upki-ca-protocol.md).
+//!
+//! - [`proto`]: message shapes, exact big-integer serials, revocation reason names.
+//! - [`client`]: [`CaClient`], a REQ socket on its own thread behind an async channel.
+//! - [`embedded`]: [`EmbeddedCa`], a uPKI-compatible CA server over `pki::issuer`.
+#![forbid(unsafe_code)]
+
+pub(crate) mod client;
+pub(crate) mod embedded;
+pub(crate) mod proto;
+
+#[allow(unused_imports)]
+pub(crate) use client::CaClient;
+#[allow(unused_imports)]
+pub(crate) use embedded::EmbeddedCa;
+#[allow(unused_imports)]
+pub(crate) use proto::{CaError, RevocationReason, Signed};

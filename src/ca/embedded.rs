@@ -1,0 +1,588 @@
+//! The embedded uPKI-compatible CA: a thread with a ZMQ REP socket speaking the protocol of
+//! shared/spec/upki-ca-protocol.md (`get_ca`, `get_crl`/`generate_crl`, `sign`, `revoke`,
+//! `list_profiles`, `get_profile`) over the [`Issuer`]. Unlike upki-ca 0.1.5 it re-validates
+//! every CSR (signature, key policy) and accepts SAN-only CSRs.
+//!
+//! State kept in `<data_dir>/ca/`: the root (`ca.key`, `ca.crt`, see `pki::issuer`) and
+//! `state.json` (latest serial per name, revocations), written via temp file + rename.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ca::proto::{self, CaError, RevocationReason};
+use crate::pki::cert::der_to_pem;
+use crate::pki::csr::ValidatedCsr;
+use crate::pki::issuer::{self, Issuer, PROFILES, Revoked};
+
+/// How often the server thread checks its stop flag while idle.
+const POLL_MS: i32 = 200;
+const STATE_FILE: &str = "state.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RevokedEntry {
+    serial: String,
+    name: String,
+    revoked_at: i64,
+    reason: u8,
+}
+
+/// What the CA remembers besides its root: like upki-ca it indexes certificates by name (CN, or
+/// the first SAN for SAN-only certificates), so `revoke` reaches the newest one for a name.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct State {
+    issued: BTreeMap<String, String>,
+    revoked: Vec<RevokedEntry>,
+}
+
+struct Server {
+    issuer: Issuer,
+    state: State,
+    state_path: PathBuf,
+}
+
+/// A running embedded CA; stops (and joins its thread) when dropped.
+pub(crate) struct EmbeddedCa {
+    cert_path: PathBuf,
+    endpoint: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for EmbeddedCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedCa")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+fn setup(e: impl std::fmt::Display) -> CaError {
+    CaError::Transport(format!("embedded CA: {e}"))
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn bind(ctx: &zmq::Context, endpoint: &str) -> Result<zmq::Socket, zmq::Error> {
+    let s = ctx.socket(zmq::REP)?;
+    s.set_linger(0)?;
+    s.set_rcvtimeo(POLL_MS)?;
+    s.set_sndtimeo(1000)?;
+    s.bind(endpoint)?;
+    Ok(s)
+}
+
+impl EmbeddedCa {
+    /// Loads or creates the root in `<data_dir>/ca/`, binds a REP socket on `endpoint`
+    /// (`inproc://…` with the client's `ctx`, `tcp://HOST:PORT`, `tcp://HOST:*`, `ipc://PATH`)
+    /// and serves it on a new thread.
+    pub(crate) fn start(
+        ctx: &zmq::Context,
+        endpoint: &str,
+        data_dir: &Path,
+    ) -> Result<EmbeddedCa, CaError> {
+        let dir = data_dir.join("ca");
+        let issuer = Issuer::load_or_create(&dir).map_err(setup)?;
+        let state_path = dir.join(STATE_FILE);
+        let state = match fs::read(&state_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| setup(format!("{}: {e}", state_path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+            Err(e) => return Err(setup(format!("{}: {e}", state_path.display()))),
+        };
+        if let Some(path) = endpoint.strip_prefix("ipc://") {
+            // A socket file left by a previous run makes bind fail: remove it (only if it is a socket).
+            if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+                let _ = fs::remove_file(path);
+            }
+        }
+        let socket = bind(ctx, endpoint).map_err(|e| setup(format!("bind {endpoint}: {e}")))?;
+        let bound = match socket.get_last_endpoint() {
+            Ok(Ok(ep)) if !ep.is_empty() => ep,
+            _ => endpoint.to_owned(),
+        };
+        let cert_path = issuer.cert_path().to_path_buf();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut server = Server {
+            issuer,
+            state,
+            state_path,
+        };
+        let flag = Arc::clone(&stop);
+        let (ctx2, ep2) = (ctx.clone(), bound.clone());
+        let thread = thread::Builder::new()
+            .name("upki-ca-server".to_owned())
+            .spawn(move || server.serve(socket, &ctx2, &ep2, &flag))
+            .map_err(setup)?;
+        log::info!("embedded uPKI CA listening on {bound}");
+        Ok(EmbeddedCa {
+            cert_path,
+            endpoint: bound,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The root certificate (PEM) on disk.
+    pub(crate) fn ca_cert_path(&self) -> &Path {
+        &self.cert_path
+    }
+
+    /// The endpoint actually bound (a `tcp://HOST:*` request resolved to its port).
+    pub(crate) fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+}
+
+impl Drop for EmbeddedCa {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Server {
+    fn serve(
+        &mut self,
+        mut socket: zmq::Socket,
+        ctx: &zmq::Context,
+        endpoint: &str,
+        stop: &AtomicBool,
+    ) {
+        while !stop.load(Ordering::Relaxed) {
+            let frame = match socket.recv_bytes(0) {
+                Ok(f) => f,
+                Err(zmq::Error::EAGAIN) => continue,
+                Err(zmq::Error::ETERM) => return,
+                Err(e) => {
+                    log::error!("embedded CA recv: {e}");
+                    thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+            };
+            let reply = self.handle(&frame);
+            if let Err(e) = socket.send(reply.as_bytes(), 0) {
+                // A REP socket that could not send is stuck in lockstep: rebind a fresh one.
+                log::error!("embedded CA send: {e}; rebinding {endpoint}");
+                drop(socket);
+                socket = loop {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    match bind(ctx, endpoint) {
+                        Ok(s) => break s,
+                        Err(e) => {
+                            log::error!("embedded CA rebind {endpoint}: {e}");
+                            thread::sleep(Duration::from_millis(500));
+                        }
+                    }
+                };
+            }
+        }
+    }
+
+    /// One request frame → one reply frame.
+    fn handle(&mut self, frame: &[u8]) -> String {
+        let request: Value = match serde_json::from_slice(frame) {
+            Ok(v) => v,
+            Err(e) => return proto::error(&format!("Invalid JSON: {e}")),
+        };
+        let Some(task) = request.get("TASK").and_then(Value::as_str) else {
+            return proto::error("[700] Missing TASK");
+        };
+        let empty = Value::Object(Default::default());
+        let params = request.get("params").unwrap_or(&empty);
+        match task {
+            "get_ca" => proto::answer(&self.issuer.cert_pem()),
+            "get_crl" | "generate_crl" => self.get_crl(),
+            "sign" => self.sign(params),
+            "revoke" => self.revoke(params),
+            "list_profiles" => proto::answer(&PROFILES.iter().map(|p| p.name).collect::<Vec<_>>()),
+            "get_profile" => self.get_profile(params),
+            other => proto::error(&format!("[700] Unknown task: {other}")),
+        }
+    }
+
+    fn get_crl(&self) -> String {
+        let revoked: Vec<Revoked> = self
+            .state
+            .revoked
+            .iter()
+            .map(|r| Revoked {
+                serial: r.serial.clone(),
+                revoked_at: r.revoked_at,
+                reason: r.reason,
+            })
+            .collect();
+        match self.issuer.crl_der(&revoked) {
+            Ok(der) => proto::answer(&base64::engine::general_purpose::STANDARD.encode(der)),
+            Err(e) => proto::error(&format!("[600] {e}")),
+        }
+    }
+
+    fn sign(&mut self, params: &Value) -> String {
+        let Some(pem) = params.get("csr").and_then(Value::as_str) else {
+            return proto::error("[300] Missing CSR");
+        };
+        let profile_name = params
+            .get("profile")
+            .and_then(Value::as_str)
+            .unwrap_or("server");
+        let Some(profile) = issuer::profile(profile_name) else {
+            return proto::error(&format!("[500] Unknown profile: {profile_name}"));
+        };
+        // Like upki-ca: PEM only, DER is rejected.
+        let der = match der::pem::decode_vec(pem.as_bytes()) {
+            Ok((label, der))
+                if label == "CERTIFICATE REQUEST" || label == "NEW CERTIFICATE REQUEST" =>
+            {
+                der
+            }
+            _ => return proto::error("[300] CSR is not a PEM CERTIFICATE REQUEST"),
+        };
+        let csr = match ValidatedCsr::from_der(&der) {
+            Ok(c) => c,
+            Err(e) => return proto::error(&format!("[300] {e}")),
+        };
+        let (leaf, serial) = match self.issuer.issue(&csr, profile) {
+            Ok(x) => x,
+            Err(e) => return proto::error(&format!("[300] {e}")),
+        };
+        let name = csr
+            .common_name()
+            .map(str::to_owned)
+            .or_else(|| csr.dns_names().first().cloned())
+            .or_else(|| csr.ip_addrs().first().map(|ip| ip.to_string()))
+            .unwrap_or_default();
+        let mut next = self.state.clone();
+        next.issued.insert(name, serial.clone());
+        if let Err(e) = self.persist(next) {
+            return proto::error(&format!("[100] {e}"));
+        }
+        proto::sign_answer(&der_to_pem("CERTIFICATE", &leaf), &serial)
+    }
+
+    fn revoke(&mut self, params: &Value) -> String {
+        let Some(dn) = params.get("dn").and_then(Value::as_str) else {
+            return proto::error("[900] Missing dn");
+        };
+        let reason_name = params
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or("unspecified");
+        let Some(reason) = RevocationReason::from_name(reason_name) else {
+            return proto::error(&format!("[900] Invalid revocation reason: {reason_name}"));
+        };
+        let Some(serial) = self.state.issued.get(dn).cloned() else {
+            return proto::error(&format!("[900] Certificate not found: {dn}"));
+        };
+        if self.state.revoked.iter().any(|r| r.serial == serial) {
+            return proto::error(&format!("[900] Certificate already revoked: {dn}"));
+        }
+        let mut next = self.state.clone();
+        next.revoked.push(RevokedEntry {
+            serial,
+            name: dn.to_owned(),
+            revoked_at: now(),
+            reason: reason.code(),
+        });
+        match self.persist(next) {
+            Ok(()) => proto::answer(&true),
+            Err(e) => proto::error(&format!("[100] {e}")),
+        }
+    }
+
+    fn get_profile(&self, params: &Value) -> String {
+        let name = params.get("profile").and_then(Value::as_str).unwrap_or("");
+        let Some(p) = issuer::profile(name) else {
+            return proto::error(&format!("[500] Unknown profile: {name}"));
+        };
+        proto::answer(&serde_json::json!({
+            "name": p.name,
+            "duration": p.days,
+            "keyUsage": p.key_usage.iter().map(|u| u.name()).collect::<Vec<_>>(),
+            "extendedKeyUsage": p.eku.iter().map(|e| e.name()).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// Durable first, then in memory: a failed write changes nothing.
+    fn persist(&mut self, next: State) -> Result<(), String> {
+        let bytes = serde_json::to_vec(&next).map_err(|e| e.to_string())?;
+        issuer::write_atomic(&self.state_path, &bytes, 0o600)
+            .map_err(|e| format!("{}: {e}", self.state_path.display()))?;
+        self.state = next;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use der::Decode;
+    use x509_cert::crl::CertificateList;
+
+    use super::*;
+    use crate::ca::client::CaClient;
+    use crate::pki::cert::{cert_info, decimal_to_serial, pem_to_ders, verify_issued_by};
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let mut r = [0u8; 8];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut r).unwrap();
+        let name: String = r.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = std::env::temp_dir().join(format!("upki-ra-{tag}-{name}"));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn csr_pem(der: &[u8]) -> String {
+        der_to_pem("CERTIFICATE REQUEST", der)
+    }
+
+    /// Sign, check, revoke, CRL: the full uPKI conversation against our own CA.
+    fn conversation(client: &CaClient, ca: &EmbeddedCa) {
+        smol::block_on(async {
+            let ca_pem = client.get_ca().await.unwrap();
+            assert_eq!(ca_pem, fs::read_to_string(ca.ca_cert_path()).unwrap());
+            let ca_der = pem_to_ders(&ca_pem).unwrap().remove(0);
+
+            let signed = client
+                .sign(
+                    &csr_pem(include_bytes!("../pki/testdata/p256.der")),
+                    "server",
+                )
+                .await
+                .unwrap();
+            let leaf = pem_to_ders(&signed.certificate_pem).unwrap();
+            assert_eq!(leaf.len(), 1, "leaf only (protocol note 6)");
+            verify_issued_by(&leaf[0], &ca_der).unwrap();
+            let info = cert_info(&leaf[0]).unwrap();
+            assert_eq!(info.serial, signed.serial, "serial over the wire is exact");
+            assert!(
+                signed.serial.len() >= 40,
+                "159-bit serial: {}",
+                signed.serial
+            );
+
+            // Protocol note 4: SAN-only CSRs are accepted by the embedded CA.
+            let san_only = client
+                .sign(
+                    &csr_pem(include_bytes!("../pki/testdata/san_only.der")),
+                    "ra",
+                )
+                .await
+                .unwrap();
+            let der = pem_to_ders(&san_only.certificate_pem).unwrap().remove(0);
+            assert_eq!(cert_info(&der).unwrap().dns_names, ["app2.lan".to_owned()]);
+
+            assert_eq!(
+                client.list_profiles().await.unwrap(),
+                ["ra", "server", "webapp", "laptop", "user", "admin"]
+            );
+
+            client
+                .revoke("app1.lan", RevocationReason::KeyCompromise)
+                .await
+                .unwrap();
+            let err = client
+                .revoke("app1.lan", RevocationReason::KeyCompromise)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    CaError::Remote {
+                        code: Some(900),
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            let crl = client.get_crl().await.unwrap();
+            let crl: CertificateList = CertificateList::from_der(&crl).unwrap();
+            let listed: Vec<Vec<u8>> = crl
+                .tbs_cert_list
+                .revoked_certificates
+                .unwrap()
+                .iter()
+                .map(|r| r.serial_number.as_bytes().to_vec())
+                .collect();
+            assert_eq!(listed, vec![decimal_to_serial(&signed.serial).unwrap()]);
+
+            // Error mapping.
+            let err = client
+                .sign(&csr_pem(include_bytes!("../pki/testdata/p256.der")), "nope")
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err,
+                CaError::Remote {
+                    code: Some(500),
+                    message: "Unknown profile: nope".to_owned()
+                }
+            );
+            let err = client
+                .sign(
+                    &csr_pem(include_bytes!("../pki/testdata/bad_sig.der")),
+                    "server",
+                )
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    CaError::Remote {
+                        code: Some(300),
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            let err = client
+                .request("acme_sync_account", serde_json::json!({}))
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err,
+                CaError::Remote {
+                    code: Some(700),
+                    message: "Unknown task: acme_sync_account".to_owned()
+                }
+            );
+            let err = client
+                .revoke("unknown.lan", RevocationReason::Unspecified)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    CaError::Remote {
+                        code: Some(900),
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn inproc_conversation() {
+        let dir = temp_dir("embedded-inproc");
+        let ctx = zmq::Context::new();
+        let ca = EmbeddedCa::start(&ctx, "inproc://upki-ca-embedded-test", &dir).unwrap();
+        let client = CaClient::connect(ctx.clone(), ca.endpoint(), Duration::from_secs(5));
+        conversation(&client, &ca);
+        drop(ca);
+        // Restart: same root, revocations kept.
+        let ca = EmbeddedCa::start(&ctx, "inproc://upki-ca-embedded-test", &dir).unwrap();
+        let client = CaClient::connect(ctx.clone(), ca.endpoint(), Duration::from_secs(5));
+        let crl = smol::block_on(client.get_crl()).unwrap();
+        let crl: CertificateList = CertificateList::from_der(&crl).unwrap();
+        assert_eq!(crl.tbs_cert_list.revoked_certificates.unwrap().len(), 1);
+        drop(ca);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn tcp_conversation_random_port() {
+        let dir = temp_dir("embedded-tcp");
+        let ctx = zmq::Context::new();
+        let ca = EmbeddedCa::start(&ctx, "tcp://127.0.0.1:*", &dir).unwrap();
+        assert!(
+            ca.endpoint().starts_with("tcp://127.0.0.1:"),
+            "{}",
+            ca.endpoint()
+        );
+        // A separate context, as a standalone RA would have.
+        let client = CaClient::connect(zmq::Context::new(), ca.endpoint(), Duration::from_secs(5));
+        conversation(&client, &ca);
+        drop(ca);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    // Protocol: a bad JSON request gets "Invalid JSON: …" without a code; unknown task → [700].
+    #[test]
+    fn raw_frames() {
+        let dir = temp_dir("embedded-raw");
+        let ctx = zmq::Context::new();
+        let ca = EmbeddedCa::start(&ctx, "inproc://upki-ca-embedded-raw", &dir).unwrap();
+        let req = ctx.socket(zmq::REQ).unwrap();
+        req.set_rcvtimeo(5000).unwrap();
+        req.connect(ca.endpoint()).unwrap();
+        let ask = |frame: &[u8]| -> Value {
+            req.send(frame, 0).unwrap();
+            serde_json::from_slice(&req.recv_bytes(0).unwrap()).unwrap()
+        };
+        let v = ask(b"{not json");
+        assert_eq!(v["EVENT"], "UPKI ERROR");
+        assert!(
+            v["MSG"].as_str().unwrap().starts_with("Invalid JSON: "),
+            "{v}"
+        );
+        let v = ask(br#"{"TASK":"frobnicate"}"#);
+        assert_eq!(v["MSG"], "[700] Unknown task: frobnicate");
+        let v = ask(br#"{"TASK":"get_profile","params":{"profile":"server"}}"#);
+        assert_eq!(v["DATA"]["duration"], 60);
+        assert_eq!(
+            v["DATA"]["extendedKeyUsage"],
+            serde_json::json!(["serverAuth"])
+        );
+        // Protocol: `sign` rejects DER (PEM only) and a missing CSR.
+        let der_b64 = base64::engine::general_purpose::STANDARD
+            .encode(include_bytes!("../pki/testdata/p256.der"));
+        let v = ask(
+            serde_json::json!({"TASK": "sign", "params": {"csr": der_b64}})
+                .to_string()
+                .as_bytes(),
+        );
+        assert_eq!(v["EVENT"], "UPKI ERROR");
+        let v = ask(br#"{"TASK":"sign","params":{}}"#);
+        assert_eq!(v["MSG"], "[300] Missing CSR");
+        // `sign` without a profile uses "server"; serial is a bare JSON integer.
+        let pem = csr_pem(include_bytes!("../pki/testdata/ed25519.der"));
+        let v = ask(serde_json::json!({"TASK": "sign", "params": {"csr": pem}})
+            .to_string()
+            .as_bytes());
+        assert!(v["DATA"]["serial"].is_number(), "{v}");
+        drop(ca);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    // An ipc:// endpoint whose socket file was left by a previous run binds and serves.
+    #[test]
+    fn ipc_endpoint_over_stale_socket_file() {
+        let dir = temp_dir("embedded-ipc");
+        let path = dir.join("ca.sock");
+        let endpoint = format!("ipc://{}", path.display());
+        {
+            let _stale = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        }
+        assert!(path.exists());
+        let ctx = zmq::Context::new();
+        let ca = EmbeddedCa::start(&ctx, &endpoint, &dir).unwrap();
+        let client = CaClient::connect(ctx.clone(), ca.endpoint(), Duration::from_secs(5));
+        assert!(
+            smol::block_on(client.get_ca())
+                .unwrap()
+                .starts_with("-----BEGIN CERTIFICATE-----")
+        );
+        drop(ca);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
