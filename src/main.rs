@@ -1,6 +1,5 @@
 //! `upki-ra`: the uPKI Registration Authority, an ACME v2 (RFC 8555) server for private networks.
 
-
 mod acme;
 mod ca;
 mod config;
