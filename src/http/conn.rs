@@ -30,7 +30,7 @@ use smol::lock::Semaphore;
 use crate::http::body::BodyDecoder;
 use crate::http::parse::{HeadParser, Status};
 use crate::http::response::{CONTINUE, Response};
-use crate::http::{Handler, Limits, Request};
+use crate::http::{Handler, Limits, Method, Request};
 
 /// Size of one socket read.
 const READ_CHUNK: usize = 4096;
@@ -132,8 +132,7 @@ where
                 log::debug!("refusing request: {status} {detail}");
                 // After an error response we close: the rest of the buffer (maybe the middle
                 // of a body, #9) is never parsed as a request.
-                let bytes =
-                    Response::problem(status, &detail).serialize(&crate::http::Method::Get, true);
+                let bytes = Response::problem(status, &detail).serialize(&Method::Get, true);
                 let deadline = Instant::now() + limits.write_timeout;
                 if with_deadline(write_flush(&mut stream, &bytes), deadline)
                     .await
@@ -776,8 +775,18 @@ mod tests {
             Err(TlsError::NoCertificate)
         ));
         assert!(matches!(tls_acceptor(CERT, CERT), Err(TlsError::Pem(_))));
-        let other_key = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAGhRANCAAR\n-----END PRIVATE KEY-----\n";
-        assert!(tls_acceptor(CERT, other_key).is_err());
+        // A valid P-256 key that does not belong to the certificate.
+        let rng = ring::rand::SystemRandom::new();
+        let alg = &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING;
+        let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+        let b64 =
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pkcs8.as_ref());
+        let other_key = format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n");
+        assert!(PrivateKeyDer::from_pem_slice(other_key.as_bytes()).is_ok());
+        assert!(matches!(
+            tls_acceptor(CERT, &other_key),
+            Err(TlsError::Config(_))
+        ));
     }
 
     // The http-01 client against our own server (keep-alive is refused by `Connection: close`).
