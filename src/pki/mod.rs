@@ -13,4 +13,4 @@ pub(crate) mod issuer;
 #[allow(unused_imports)]
 pub(crate) use cert::{CertError, CertInfo, cert_info, der_to_pem, pem_to_ders, verify_issued_by};
 #[allow(unused_imports)]
-pub(crate) use csr::{CsrError, ValidatedCsr};
+pub(crate) use csr::{CsrError, ValidatedCsr, build_csr};

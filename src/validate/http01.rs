@@ -20,8 +20,8 @@ use async_net::TcpStream;
 use futures_lite::FutureExt;
 
 // TEMPORARY: at merge, `use crate::http::client::{ClientError, ClientResponse, get as fetch};`
-use super::http_stub::{ClientError, ClientResponse, fetch};
 use super::{AddressPolicy, Resolver, ValidationError};
+use crate::http::client::{ClientError, ClientResponse, get as fetch};
 
 /// Most redirects followed in one attempt (boulder `maxRedirect`).
 pub(crate) const MAX_REDIRECTS: usize = 10;

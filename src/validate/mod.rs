@@ -10,7 +10,6 @@ use std::fmt;
 
 pub(crate) mod dns;
 pub(crate) mod http01;
-mod http_stub;
 /// The integration tests' mock DNS server, shared with the unit tests.
 #[cfg(test)]
 #[path = "../../tests/support/dns.rs"]

@@ -1,0 +1,263 @@
+//! Order resources (RFC 8555 §7.4): newOrder and the order URL (POST-as-GET).
+
+use serde::{Deserialize, Serialize};
+
+use crate::acme::identifier::{self, IdentifierError, Normalized};
+use crate::acme::problem::{Problem, ProblemType, Subproblem};
+use crate::acme::request::KeyStyle;
+use crate::acme::{Acme, ids, json_response, now, rfc3339, state};
+use crate::http::{Request, Response};
+use crate::store::records::{
+    AccountRecord, AuthzRecord, AuthzStatus, ChallengeRecord, ChallengeStatus, Identifier,
+    OrderRecord, OrderStatus, SCHEMA_VERSION,
+};
+
+/// RFC 8555 §7.4 newOrder payload (unknown fields ignored).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewOrder {
+    identifiers: Vec<Identifier>,
+    #[serde(default)]
+    not_before: Option<String>,
+    #[serde(default)]
+    not_after: Option<String>,
+    /// ACME profiles extension.
+    #[serde(default)]
+    profile: Option<String>,
+}
+
+/// The order object of RFC 8555 §7.1.3 (`status` first for regex-parsing clients).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderView<'a> {
+    status: OrderStatus,
+    expires: String,
+    identifiers: &'a [Identifier],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_before: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_after: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<&'a str>,
+    authorizations: Vec<String>,
+    finalize: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a serde_json::Value>,
+}
+
+impl Acme {
+    /// The order JSON response with its `Location` (interop.md: on new-order, finalize and
+    /// POST-as-GET) and, while it is processing, a `Retry-After`.
+    pub(crate) fn order_response(
+        &self,
+        order: &OrderRecord,
+        status: OrderStatus,
+        code: u16,
+    ) -> Response {
+        let view = OrderView {
+            status,
+            expires: rfc3339(order.expires),
+            identifiers: &order.identifiers,
+            not_before: order.not_before.map(rfc3339),
+            not_after: order.not_after.map(rfc3339),
+            profile: Some(order.profile.as_str()),
+            authorizations: order
+                .authz_ids
+                .iter()
+                .map(|id| self.urls.authz(id))
+                .collect(),
+            finalize: self.urls.finalize(&order.id),
+            certificate: match (status, &order.cert_id) {
+                (OrderStatus::Valid, Some(id)) => Some(self.urls.cert(id)),
+                _ => None,
+            },
+            error: order.error.as_ref(),
+        };
+        let resp = json_response(code, &view).with_header("Location", self.urls.order(&order.id));
+        if status == OrderStatus::Processing {
+            resp.with_header("Retry-After", "1")
+        } else {
+            resp
+        }
+    }
+
+    /// Loads an order of `account` with its authorizations; another account's → 403 (catalog #31).
+    pub(crate) fn load_order(
+        &self,
+        id: &str,
+        account: &AccountRecord,
+    ) -> Result<(OrderRecord, Vec<AuthzRecord>), Problem> {
+        let (order, authzs) = self.store.read(|r| {
+            let Some(order) = r.order(id)? else {
+                return Ok((None, Vec::new()));
+            };
+            let mut authzs = Vec::with_capacity(order.authz_ids.len());
+            for aid in &order.authz_ids {
+                if let Some(a) = r.authz(aid)? {
+                    authzs.push(a);
+                }
+            }
+            Ok((Some(order), authzs))
+        })?;
+        let order = order.ok_or_else(Problem::not_found)?;
+        if order.account_id != account.id {
+            return Err(Problem::unauthorized(
+                "this order belongs to another account",
+            ));
+        }
+        Ok((order, authzs))
+    }
+
+    /// POST-as-GET on an order (RFC 8555 §7.4).
+    pub(crate) fn order(&self, req: &Request, path: &str, id: &str) -> Result<Response, Problem> {
+        let auth = self.authenticate(req, path, KeyStyle::Kid)?;
+        auth.require_post_as_get()?;
+        let (order, authzs) = self.load_order(id, auth.account()?)?;
+        let status = state::order_status(&order, &authzs, now());
+        Ok(self.order_response(&order, status, 200))
+    }
+
+    /// newOrder (RFC 8555 §7.4): 201 + Location.
+    pub(crate) async fn new_order(&self, req: &Request, path: &str) -> Result<Response, Problem> {
+        let auth = self.authenticate(req, path, KeyStyle::Kid)?;
+        let account = auth.account()?.clone();
+        let payload: NewOrder = auth.payload()?;
+        // RFC 8555 §7.4 / catalog #38: the uPKI CA sets validity from its profile and cannot
+        // honour a requested window, and a server "MUST NOT issue a certificate with contents
+        // other than those requested" — so refuse instead of ignoring.
+        if payload.not_before.is_some() || payload.not_after.is_some() {
+            return Err(Problem::malformed(
+                "notBefore/notAfter cannot be honoured: the certificate validity is set by the \
+                 CA profile; send the order without them",
+            ));
+        }
+        let profile = match payload.profile {
+            None => self.settings.default_profile.clone(),
+            Some(p) if self.settings.profiles.iter().any(|(name, _)| *name == p) => p,
+            Some(p) => {
+                return Err(Problem::new(
+                    ProblemType::InvalidProfile,
+                    format!(
+                        "unknown profile {:?}; see meta.profiles in the directory",
+                        p.chars().take(64).collect::<String>()
+                    ),
+                ));
+            }
+        };
+        let normalized = self.check_identifiers(&payload.identifiers)?;
+        let now = now();
+        let order_id = ids::new_id();
+        let authz_expires = now + secs(self.settings.authz_lifetime);
+        let authzs: Vec<AuthzRecord> = normalized
+            .iter()
+            .map(|n| new_authz(&account.id, &order_id, n, authz_expires))
+            .collect();
+        let order = OrderRecord {
+            v: SCHEMA_VERSION,
+            id: order_id,
+            account_id: account.id.clone(),
+            status: OrderStatus::Pending,
+            expires: now + secs(self.settings.order_lifetime),
+            identifiers: payload.identifiers,
+            not_before: None,
+            not_after: None,
+            authz_ids: authzs.iter().map(|a| a.id.clone()).collect(),
+            profile,
+            error: None,
+            cert_id: None,
+            csr_sha256: None,
+            created_at: now,
+        };
+        let stored = order.clone();
+        self.store
+            .write(move |w| {
+                for a in &authzs {
+                    w.put_authz(a)?;
+                }
+                w.put_order(&stored)
+            })
+            .await?;
+        log::info!("order {} created for account {}", order.id, account.id);
+        Ok(self.order_response(&order, OrderStatus::Pending, 201))
+    }
+
+    /// RFC 8555 §7.4 / catalog #35–#37: every identifier is checked on its own; the refused ones
+    /// are reported together, one subproblem each.
+    fn check_identifiers(&self, identifiers: &[Identifier]) -> Result<Vec<Normalized>, Problem> {
+        if identifiers.is_empty() {
+            return Err(Problem::malformed("an order needs at least one identifier"));
+        }
+        if identifiers.len() > self.settings.max_identifiers {
+            return Err(Problem::new(
+                ProblemType::RejectedIdentifier,
+                format!(
+                    "an order may hold at most {} identifiers",
+                    self.settings.max_identifiers
+                ),
+            ));
+        }
+        let mut out: Vec<Normalized> = Vec::with_capacity(identifiers.len());
+        let mut subs = Vec::new();
+        for ident in identifiers {
+            let sub = |kind: ProblemType, detail: String| Subproblem {
+                kind: kind.urn(),
+                detail,
+                identifier: ident.clone(),
+            };
+            match identifier::normalize(&ident.kind, &ident.value) {
+                Ok(Normalized::Dns { wildcard: true, .. }) => subs.push(sub(
+                    ProblemType::RejectedIdentifier,
+                    "wildcard names need the dns-01 challenge, which this server does not offer yet"
+                        .into(),
+                )),
+                Ok(n) if out.contains(&n) => {
+                    subs.push(sub(ProblemType::Malformed, "duplicate identifier".into()))
+                }
+                Ok(n) => out.push(n),
+                Err(e @ IdentifierError::UnsupportedType(_)) => {
+                    subs.push(sub(ProblemType::UnsupportedIdentifier, e.to_string()))
+                }
+                Err(e) => subs.push(sub(ProblemType::Malformed, e.to_string())),
+            }
+        }
+        if subs.is_empty() {
+            Ok(out)
+        } else {
+            Err(Problem::from_subproblems(subs))
+        }
+    }
+}
+
+fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4)
+}
+
+/// A pending authorization with the challenges this server can validate for `ident`.
+fn new_authz(account_id: &str, order_id: &str, ident: &Normalized, expires: i64) -> AuthzRecord {
+    let challenge = |kind: &str| ChallengeRecord {
+        id: ids::new_id(),
+        kind: kind.into(),
+        token: ids::new_token(),
+        status: ChallengeStatus::Pending,
+        validated: None,
+        error: None,
+    };
+    let wildcard = matches!(ident, Normalized::Dns { wildcard: true, .. });
+    AuthzRecord {
+        v: SCHEMA_VERSION,
+        id: ids::new_id(),
+        account_id: account_id.into(),
+        order_id: order_id.into(),
+        identifier: Identifier {
+            kind: ident.kind().into(),
+            value: ident.authz_value(),
+        },
+        wildcard,
+        status: AuthzStatus::Pending,
+        expires,
+        // http-01 is offered for DNS names and IP addresses (RFC 8738 §7).
+        challenges: vec![challenge("http-01")],
+    }
+}

@@ -1,0 +1,95 @@
+//! Certificate revocation (RFC 8555 §7.6) by the account that ordered the certificate.
+//! The revocation is forwarded to the CA first; the RA marks its own record only when the CA
+//! confirmed, so it never claims a revocation that did not happen.
+
+use serde::Deserialize;
+
+use crate::acme::problem::{Problem, ProblemType};
+use crate::acme::request::KeyStyle;
+use crate::acme::{Acme, now};
+use crate::ca::RevocationReason;
+use crate::http::{Request, Response};
+use crate::jose::b64;
+use crate::pki;
+use crate::store::records::Revocation;
+
+/// RFC 5280 §5.3.1 codes a subscriber may give (as Let's Encrypt allows).
+const ALLOWED_REASONS: &[u8] = &[0, 1, 3, 4, 5];
+
+#[derive(Deserialize)]
+struct Revoke {
+    certificate: String,
+    #[serde(default)]
+    reason: Option<u8>,
+}
+
+impl Acme {
+    pub(crate) async fn revoke(&self, req: &Request, path: &str) -> Result<Response, Problem> {
+        let auth = self.authenticate(req, path, KeyStyle::Kid)?;
+        let account = auth.account()?.clone();
+        let payload: Revoke = auth.payload()?;
+        let reason = payload.reason.unwrap_or(0);
+        if !ALLOWED_REASONS.contains(&reason) {
+            return Err(Problem::new(
+                ProblemType::BadRevocationReason,
+                format!("reason {reason} is not allowed; use one of {ALLOWED_REASONS:?}"),
+            ));
+        }
+        let der = b64::decode(&payload.certificate)
+            .map_err(|_| Problem::malformed("certificate is not base64url-encoded DER"))?;
+        let info =
+            pki::cert_info(&der).map_err(|_| Problem::malformed("certificate cannot be parsed"))?;
+        let not_ours = || {
+            Problem::malformed("this certificate was not issued by this server").with_status(404)
+        };
+        let cert = self
+            .store
+            .read(|r| r.cert_by_serial(&info.serial))?
+            .ok_or_else(not_ours)?;
+        // Catalog #55: the certificate must be exactly the one we issued under that serial.
+        let stored_leaf = pki::pem_to_ders(&cert.chain_pem)
+            .ok()
+            .and_then(|d| d.into_iter().next());
+        if stored_leaf.as_deref() != Some(der.as_slice()) {
+            return Err(not_ours());
+        }
+        if cert.account_id != account.id {
+            return Err(Problem::unauthorized(
+                "only the account that ordered this certificate may revoke it",
+            ));
+        }
+        if cert.revoked.is_some() {
+            return Err(Problem::new(
+                ProblemType::AlreadyRevoked,
+                "the certificate is already revoked",
+            ));
+        }
+        let ca_reason = RevocationReason::from_code(reason)
+            .ok_or_else(|| Problem::new(ProblemType::BadRevocationReason, "unknown reason code"))?;
+        // The uPKI CA revokes by subject CN; its certificates carry the first name as CN.
+        let cn = info
+            .dns_names
+            .first()
+            .cloned()
+            .or_else(|| info.ip_addrs.first().map(ToString::to_string))
+            .ok_or_else(|| Problem::internal("certificate without names", &info.serial))?;
+        self.ca.revoke(&cn, ca_reason).await?;
+        let id = cert.id.clone();
+        self.store
+            .write(move |w| {
+                if let Some(mut c) = w.cert(&id)? {
+                    if c.revoked.is_none() {
+                        c.revoked = Some(Revocation { reason, at: now() });
+                        w.put_cert(&c)?;
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        log::info!(
+            "certificate serial {} revoked (reason {reason})",
+            info.serial
+        );
+        Ok(Response::new(200))
+    }
+}
