@@ -434,6 +434,18 @@ fn s7_5_1_failed_challenge_invalidates() {
         "challenge without Link rel=up: {r}"
     );
     let authz = acme.poll(&authz_url, &["invalid"]);
-    assert_eq!(authz["challenges"][0]["status"], "invalid", "{authz}");
+    let chall = authz["challenges"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "http-01"))
+        .unwrap_or_else(|| panic!("no http-01 challenge: {authz}"));
+    assert_eq!(chall["status"], "invalid", "{authz}");
+    // §7.1.5 / §8.3: the challenge says why the body was refused (Boulder and Pebble say
+    // `unauthorized`; `incorrectResponse` fits too).
+    let error_type = chall["error"]["type"].as_str().unwrap_or("");
+    assert!(
+        error_type == "urn:ietf:params:acme:error:incorrectResponse"
+            || error_type == "urn:ietf:params:acme:error:unauthorized",
+        "failed challenge without a fitting error: {authz}"
+    );
     assert_eq!(acme.poll(&order_url, &["invalid"])["status"], "invalid");
 }

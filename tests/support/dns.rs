@@ -144,3 +144,86 @@ fn answer(zone: &Zone, query: &[u8]) -> Option<Vec<u8>> {
     }
     reply.to_vec().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::Query;
+    use hickory_proto::rr::Name;
+
+    fn query(name: &str, rtype: RecordType) -> Message {
+        let mut q = Message::query();
+        q.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
+        q
+    }
+
+    fn addrs(m: &Message) -> Vec<IpAddr> {
+        m.answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::A(a) => Some(IpAddr::V4(a.0)),
+                RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// RFC 1035 §4.2.1 (UDP) and §4.2.2 (TCP, length-prefixed): both transports answer from
+    /// the same zone; unknown names fall back to the default, case does not matter.
+    #[test]
+    fn answers_over_udp_and_tcp() {
+        let v4: IpAddr = "10.1.2.3".parse().unwrap();
+        let v6: IpAddr = "fd00::1".parse().unwrap();
+        let dns = MockDns::start(
+            HashMap::from([("app.example.test".to_owned(), vec![v4, v6])]),
+            Some("127.0.0.1".parse().unwrap()),
+        );
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let ask_udp = |name: &str, t: RecordType| {
+            let q = query(name, t);
+            udp.send_to(&q.to_vec().unwrap(), dns.addr).unwrap();
+            let mut buf = [0u8; 4096];
+            let n = udp.recv(&mut buf).unwrap();
+            let reply = Message::from_vec(&buf[..n]).unwrap();
+            assert_eq!(reply.metadata.id, q.metadata.id);
+            addrs(&reply)
+        };
+        assert_eq!(ask_udp("APP.example.test.", RecordType::A), vec![v4]);
+        assert_eq!(ask_udp("app.example.test.", RecordType::AAAA), vec![v6]);
+        assert_eq!(
+            ask_udp("other.example.test.", RecordType::A),
+            vec!["127.0.0.1".parse::<IpAddr>().unwrap()]
+        );
+
+        let mut tcp = TcpStream::connect(dns.addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let q = query("app.example.test.", RecordType::A).to_vec().unwrap();
+        tcp.write_all(&u16::try_from(q.len()).unwrap().to_be_bytes())
+            .unwrap();
+        tcp.write_all(&q).unwrap();
+        let mut len = [0u8; 2];
+        tcp.read_exact(&mut len).unwrap();
+        let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        tcp.read_exact(&mut reply).unwrap();
+        assert_eq!(addrs(&Message::from_vec(&reply).unwrap()), vec![v4]);
+    }
+
+    /// Without a default, an unknown name is NXDOMAIN (RFC 1035 §4.1.1 RCODE 3).
+    #[test]
+    fn unknown_name_without_default_is_nxdomain() {
+        let dns = MockDns::start(HashMap::new(), None);
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        udp.send_to(
+            &query("nope.example.test.", RecordType::A).to_vec().unwrap(),
+            dns.addr,
+        )
+        .unwrap();
+        let mut buf = [0u8; 4096];
+        let n = udp.recv(&mut buf).unwrap();
+        let reply = Message::from_vec(&buf[..n]).unwrap();
+        assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain);
+        assert!(reply.answers.is_empty());
+    }
+}
