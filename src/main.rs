@@ -359,12 +359,12 @@ async fn reconcile(store: &Store) {
         let error = problem.to_json();
         let result = store
             .write(move |w| {
-                if let Some(mut o) = w.order(&id)? {
-                    if o.status == OrderStatus::Processing {
-                        o.status = OrderStatus::Invalid;
-                        o.error = Some(error);
-                        w.put_order(&o)?;
-                    }
+                if let Some(mut o) = w.order(&id)?
+                    && o.status == OrderStatus::Processing
+                {
+                    o.status = OrderStatus::Invalid;
+                    o.error = Some(error);
+                    w.put_order(&o)?;
                 }
                 Ok(())
             })

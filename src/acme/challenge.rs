@@ -103,13 +103,12 @@ impl Acme {
                     return Ok((None, false));
                 };
                 let mut started = false;
-                if a.status == AuthzStatus::Pending {
-                    if let Some(c) = a.challenges.iter_mut().find(|c| c.id == chall_id) {
-                        if c.status == ChallengeStatus::Pending {
-                            c.status = ChallengeStatus::Processing;
-                            started = true;
-                        }
-                    }
+                if a.status == AuthzStatus::Pending
+                    && let Some(c) = a.challenges.iter_mut().find(|c| c.id == chall_id)
+                    && c.status == ChallengeStatus::Pending
+                {
+                    c.status = ChallengeStatus::Processing;
+                    started = true;
                 }
                 if started {
                     w.put_authz(&a)?;

@@ -84,12 +84,12 @@ fn normalize_ip(value: &str) -> Result<IpAddr, IdentifierError> {
             "IP address must be in canonical form (RFC 5952 / RFC 1123)",
         ));
     }
-    if let IpAddr::V6(v6) = ip {
-        if v6.to_ipv4_mapped().is_some() {
-            return Err(IdentifierError::Malformed(
-                "IPv4-mapped IPv6 addresses are not accepted; order the IPv4 address",
-            ));
-        }
+    if let IpAddr::V6(v6) = ip
+        && v6.to_ipv4_mapped().is_some()
+    {
+        return Err(IdentifierError::Malformed(
+            "IPv4-mapped IPv6 addresses are not accepted; order the IPv4 address",
+        ));
     }
     Ok(ip)
 }
@@ -200,7 +200,7 @@ mod tests {
             assert!(normalize("dns", bad).is_err(), "{bad:?} accepted");
         }
         assert!(normalize("dns", &format!("{}.lan", "a".repeat(64))).is_err());
-        assert!(normalize("dns", &"a.".repeat(127).trim_end_matches('.').to_string()).is_err());
+        assert!(normalize("dns", "a.".repeat(128).trim_end_matches('.')).is_err());
         assert!(normalize("dns", "xn--bcher-kva.lan").is_ok());
     }
 

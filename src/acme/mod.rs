@@ -127,19 +127,21 @@ impl Acme {
         match segments.as_slice() {
             ["directory"] => match req.method {
                 Method::Get | Method::Head => Ok(self.directory()),
-                _ => Err(method_not_allowed("GET, HEAD")),
+                _ => Ok(method_not_allowed("GET, HEAD")),
             },
             // RFC 8555 §7.2: HEAD → 200, GET → 204, both uncacheable.
             ["new-nonce"] => match req.method {
                 Method::Head => Ok(Response::new(200).with_header("Cache-Control", "no-store")),
                 Method::Get => Ok(Response::new(204).with_header("Cache-Control", "no-store")),
-                _ => Err(method_not_allowed("GET, HEAD")),
+                _ => Ok(method_not_allowed("GET, HEAD")),
             },
-            _ if !post => Err(if resource_exists(&segments) {
-                method_not_allowed("POST")
-            } else {
-                Problem::not_found()
-            }),
+            _ if !post => {
+                if resource_exists(&segments) {
+                    Ok(method_not_allowed("POST"))
+                } else {
+                    Err(Problem::not_found())
+                }
+            }
             ["new-account"] => self.new_account(req, path).await,
             ["account", id] => self.account(req, path, id).await,
             ["new-order"] => self.new_order(req, path).await,
@@ -165,6 +167,9 @@ fn resource_exists(segments: &[&str]) -> bool {
 }
 
 /// RFC 8555 §6.3 / catalog #11: resources other than the directory and newNonce take POST only.
-fn method_not_allowed(allow: &str) -> Problem {
-    Problem::malformed(format!("method not allowed; use {allow}")).with_status(405)
+fn method_not_allowed(allow: &str) -> Response {
+    Problem::malformed(format!("method not allowed; use {allow}"))
+        .with_status(405)
+        .into_response()
+        .with_header("Allow", allow)
 }

@@ -32,7 +32,6 @@ pub(crate) enum ProblemType {
     OrderNotReady,
     RejectedIdentifier,
     ServerInternal,
-    Tls,
     Unauthorized,
     UnsupportedContact,
     UnsupportedIdentifier,
@@ -58,7 +57,6 @@ impl ProblemType {
             Self::OrderNotReady => "orderNotReady",
             Self::RejectedIdentifier => "rejectedIdentifier",
             Self::ServerInternal => "serverInternal",
-            Self::Tls => "tls",
             Self::Unauthorized => "unauthorized",
             Self::UnsupportedContact => "unsupportedContact",
             Self::UnsupportedIdentifier => "unsupportedIdentifier",
@@ -150,25 +148,24 @@ impl Problem {
 
     /// RFC 8555 §6.7.1: one subproblem per bad identifier; a single one is reported as itself.
     pub(crate) fn from_subproblems(mut subs: Vec<Subproblem>) -> Problem {
-        if subs.len() == 1 {
-            if let Some(sub) = subs.pop() {
-                let kind = sub.kind.clone();
-                let mut p = Problem::malformed(format!("{}: {}", sub.identifier.value, sub.detail));
-                p.subproblems = vec![sub];
-                p.kind = type_from_urn(&kind).unwrap_or(ProblemType::Malformed);
-                p.status = p.kind.status();
-                return p;
-            }
+        if subs.len() == 1
+            && let Some(sub) = subs.pop()
+        {
+            let kind = sub.kind.clone();
+            let mut p = Problem::malformed(format!("{}: {}", sub.identifier.value, sub.detail));
+            p.subproblems = vec![sub];
+            p.kind = type_from_urn(&kind).unwrap_or(ProblemType::Malformed);
+            p.status = p.kind.status();
+            return p;
         }
         let detail = format!("{} identifiers were refused; see subproblems", subs.len());
         let mut p = Problem::new(ProblemType::Compound, detail);
         // Use the common type when all subproblems agree, as Boulder does.
-        if let Some(first) = subs.first() {
-            if subs.iter().all(|s| s.kind == first.kind) {
-                if let Some(t) = type_from_urn(&first.kind) {
-                    p.kind = t;
-                }
-            }
+        if let Some(first) = subs.first()
+            && subs.iter().all(|s| s.kind == first.kind)
+            && let Some(t) = type_from_urn(&first.kind)
+        {
+            p.kind = t;
         }
         p.subproblems = subs;
         p
@@ -217,7 +214,6 @@ fn type_from_urn(urn: &str) -> Option<ProblemType> {
         OrderNotReady,
         RejectedIdentifier,
         ServerInternal,
-        Tls,
         Unauthorized,
         UnsupportedContact,
         UnsupportedIdentifier,
@@ -264,7 +260,6 @@ impl From<ValidationError> for Problem {
             ValidationError::Connection(d) => (ProblemType::Connection, d),
             ValidationError::IncorrectResponse(d) => (ProblemType::IncorrectResponse, d),
             ValidationError::Unauthorized(d) => (ProblemType::Unauthorized, d),
-            ValidationError::Tls(d) => (ProblemType::Tls, d),
         };
         Problem::new(kind, detail)
     }

@@ -17,6 +17,8 @@ pub(crate) enum KeyStyle {
     Jwk,
     /// Everything else: `kid` = the account URL.
     Kid,
+    /// revokeCert (RFC 8555 §7.6): either the account (`kid`) or the certificate key (`jwk`).
+    Either,
 }
 
 /// A request whose signature, nonce and url were checked; for `kid` requests, the account.
@@ -36,6 +38,11 @@ impl Authenticated {
         self.account
             .as_ref()
             .ok_or_else(|| Problem::malformed("this request must be signed with an account key id"))
+    }
+
+    /// The signing account, if the request was signed with a `kid`.
+    pub(crate) fn signer_account(&self) -> Option<&AccountRecord> {
+        self.account.as_ref()
     }
 
     /// RFC 8555 §6.3: POST-as-GET has an empty payload.
@@ -97,8 +104,8 @@ impl Acme {
         }
         let parsed = ParsedJws::parse(&req.body)?;
         let (key, account) = match (style, parsed.key()) {
-            (KeyStyle::Jwk, KeyRef::Jwk(jwk)) => (jwk.clone(), None),
-            (KeyStyle::Kid, KeyRef::Kid(kid)) => {
+            (KeyStyle::Jwk | KeyStyle::Either, KeyRef::Jwk(jwk)) => (jwk.clone(), None),
+            (KeyStyle::Kid | KeyStyle::Either, KeyRef::Kid(kid)) => {
                 let account = self.account_for_kid(kid)?;
                 let jwk = Jwk::from_json(&account.jwk)
                     .map_err(|e| Problem::internal("stored account key unreadable", &e))?;

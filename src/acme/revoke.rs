@@ -1,4 +1,5 @@
-//! Certificate revocation (RFC 8555 §7.6) by the account that ordered the certificate.
+//! Certificate revocation (RFC 8555 §7.6), signed by the account that ordered the certificate
+//! or by the certificate's own key.
 //! The revocation is forwarded to the CA first; the RA marks its own record only when the CA
 //! confirmed, so it never claims a revocation that did not happen.
 
@@ -25,8 +26,7 @@ struct Revoke {
 
 impl Acme {
     pub(crate) async fn revoke(&self, req: &Request, path: &str) -> Result<Response, Problem> {
-        let auth = self.authenticate(req, path, KeyStyle::Kid)?;
-        let account = auth.account()?.clone();
+        let auth = self.authenticate(req, path, KeyStyle::Either)?;
         let payload: Revoke = auth.payload()?;
         let reason = payload.reason.unwrap_or(0);
         if !ALLOWED_REASONS.contains(&reason) {
@@ -53,9 +53,16 @@ impl Acme {
         if stored_leaf.as_deref() != Some(der.as_slice()) {
             return Err(not_ours());
         }
-        if cert.account_id != account.id {
+        // Catalog #55 / I6: bind the proof to this certificate — the ordering account, or a
+        // `jwk` that is exactly the certificate's public key.
+        let authorized = match auth.signer_account() {
+            Some(account) => cert.account_id == account.id,
+            None => auth.key().spki_der() == info.spki_der,
+        };
+        if !authorized {
             return Err(Problem::unauthorized(
-                "only the account that ordered this certificate may revoke it",
+                "only the account that ordered this certificate, or the certificate's own key, \
+                 may revoke it",
             ));
         }
         if cert.revoked.is_some() {
@@ -77,11 +84,11 @@ impl Acme {
         let id = cert.id.clone();
         self.store
             .write(move |w| {
-                if let Some(mut c) = w.cert(&id)? {
-                    if c.revoked.is_none() {
-                        c.revoked = Some(Revocation { reason, at: now() });
-                        w.put_cert(&c)?;
-                    }
+                if let Some(mut c) = w.cert(&id)?
+                    && c.revoked.is_none()
+                {
+                    c.revoked = Some(Revocation { reason, at: now() });
+                    w.put_cert(&c)?;
                 }
                 Ok(())
             })

@@ -143,6 +143,7 @@ impl EmbeddedCa {
     }
 
     /// The endpoint actually bound (a `tcp://HOST:*` request resolved to its port).
+    #[cfg(test)]
     pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint
     }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::validate::Cidr;
+use crate::validate::policy::LAN_NETWORKS;
 
 /// The whole configuration file (`/etc/upki-ra/ra.toml` in packages).
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -128,15 +129,6 @@ pub(crate) struct ValidationConfig {
     pub(crate) attempt_timeout_secs: u64,
 }
 
-/// RFC 1918, RFC 6598 (CGNAT) and RFC 4193 (ULA): where LAN services live.
-pub(crate) const LAN_NETWORKS: &[&str] = &[
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "100.64.0.0/10",
-    "fc00::/7",
-];
-
 impl Default for ValidationConfig {
     fn default() -> Self {
         ValidationConfig {
@@ -204,9 +196,10 @@ impl Config {
     /// Parses configuration text; the error names the key and line (toml's own message).
     pub(crate) fn parse(text: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text.get(..s.start).map_or(0, |t| t.lines().count().max(1)));
+            let line = e.span().map(|s| {
+                text.get(..s.start)
+                    .map_or(0, |t| t.matches('\n').count() + 1)
+            });
             let msg = e.message().trim().to_owned();
             match line {
                 Some(l) => err(&format!("line {l}"), msg),

@@ -46,6 +46,7 @@ impl Method {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn as_str(&self) -> &str {
         match self {
             Method::Get => "GET",

@@ -32,6 +32,10 @@ pub(crate) struct Head {
     pub(crate) method: Method,
     pub(crate) target: String,
     /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1 (httparse knows no others).
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "decided on during parsing; tests read it")
+    )]
     pub(crate) version: u8,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) framing: Framing,

@@ -52,7 +52,6 @@ struct SignatureVerified(());
 #[derive(Debug)]
 pub(crate) struct VerifiedJws {
     key: Jwk,
-    kid: Option<String>,
     url: String,
     nonce: Option<String>,
     payload: Vec<u8>,
@@ -189,6 +188,7 @@ impl ParsedJws {
         })
     }
 
+    #[cfg(test)]
     pub(crate) fn alg(&self) -> Alg {
         self.alg
     }
@@ -197,10 +197,12 @@ impl ParsedJws {
         &self.key
     }
 
+    #[cfg(test)]
     pub(crate) fn url(&self) -> &str {
         &self.url
     }
 
+    #[cfg(test)]
     pub(crate) fn nonce(&self) -> Option<&str> {
         self.nonce.as_deref()
     }
@@ -209,13 +211,8 @@ impl ParsedJws {
     /// names): the algorithm must match the key type, and the signature must be valid.
     pub(crate) fn verify(self, key: &Jwk) -> Result<VerifiedJws, JwsError> {
         key.verify(self.alg, &self.signing_input, &self.signature)?;
-        let kid = match self.key {
-            KeyRef::Kid(kid) => Some(kid),
-            KeyRef::Jwk(_) => None,
-        };
         Ok(VerifiedJws {
             key: key.clone(),
-            kid,
             url: self.url,
             nonce: self.nonce,
             payload: self.payload,
@@ -228,16 +225,6 @@ impl VerifiedJws {
     /// The key the signature verified with.
     pub(crate) fn key(&self) -> &Jwk {
         &self.key
-    }
-
-    /// The `kid` header, if the request named its key by account URL.
-    pub(crate) fn kid(&self) -> Option<&str> {
-        self.kid.as_deref()
-    }
-
-    /// Whether the request embedded its key as `jwk`.
-    pub(crate) fn has_jwk(&self) -> bool {
-        self.kid.is_none()
     }
 
     pub(crate) fn url(&self) -> &str {
@@ -312,8 +299,6 @@ mod tests {
                 panic!("expected an embedded jwk")
             };
             let verified = parsed.verify(&jwk).unwrap();
-            assert!(verified.has_jwk());
-            assert_eq!(verified.kid(), None);
             assert_eq!(verified.key(), &jwk);
             assert_eq!(verified.url(), "https://ra.example/acme/new-account");
             assert_eq!(verified.nonce(), Some("bm9uY2U"));
@@ -334,8 +319,6 @@ mod tests {
             &KeyRef::Kid("https://ra.example/acme/acct/1".to_owned())
         );
         let verified = parsed.verify(&stored).unwrap();
-        assert_eq!(verified.kid(), Some("https://ra.example/acme/acct/1"));
-        assert!(!verified.has_jwk());
         assert_eq!(verified.payload(), b"");
 
         let other = Jwk::from_json(&TestKey::p256().jwk()).unwrap();

@@ -64,7 +64,6 @@ pub(crate) enum IssueError {
     Sign,
     /// The CSR names nothing to certify (no CN, no SAN).
     NoIdentity,
-    UnknownProfile(String),
 }
 
 impl fmt::Display for IssueError {
@@ -78,7 +77,6 @@ impl fmt::Display for IssueError {
             IssueError::NoIdentity => {
                 f.write_str("CSR has neither a Common Name nor a subjectAltName")
             }
-            IssueError::UnknownProfile(p) => write!(f, "Unknown profile: {p}"),
         }
     }
 }
@@ -478,6 +476,7 @@ impl Issuer {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn cert_der(&self) -> &[u8] {
         &self.cert_der
     }

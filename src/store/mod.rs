@@ -105,6 +105,10 @@ struct Inner {
     writer: Option<JoinHandle<()>>,
     env: Env<WithoutTls>,
     tables: Tables,
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "read by the tests' commit counter")
+    )]
     commits: Arc<AtomicU64>,
     _open: OpenGuard,
 }

@@ -50,6 +50,10 @@ pub(super) const TABLE_NAMES: [&str; 9] = [
 #[derive(Clone, Copy)]
 pub(super) struct Tables {
     /// `"schema"` → decimal schema version of the store.
+    #[allow(
+        dead_code,
+        reason = "reached through `table(T_META)`; kept with the other handles"
+    )]
     pub(super) meta: Table,
     accounts: Table,
     /// RFC 7638 thumbprint → account id; unique (one key, one account: RFC 8555 §7.3.1).
@@ -109,6 +113,10 @@ pub(crate) struct Writer<'p> {
 /// The getters, identical for [`Reader`] and [`Writer`]; `ro()` is the transaction to read.
 macro_rules! getters {
     ($ty:ident) => {
+        #[allow(
+            dead_code,
+            reason = "generated for both Reader and Writer; each uses a subset"
+        )]
         impl $ty<'_> {
             /// The account with this id (RFC 8555 §7.1.2).
             pub(crate) fn account(&self, id: &str) -> Result<Option<AccountRecord>, StoreError> {

@@ -37,8 +37,6 @@ pub(crate) enum ValidationError {
     IncorrectResponse(String),
     /// `unauthorized`: the target answered with an error status or an oversized body.
     Unauthorized(String),
-    /// `tls`: a TLS failure (tls-alpn-01, https redirects).
-    Tls(String),
 }
 
 impl fmt::Display for ValidationError {
@@ -48,7 +46,6 @@ impl fmt::Display for ValidationError {
             ValidationError::Connection(d) => write!(f, "connection: {d}"),
             ValidationError::IncorrectResponse(d) => write!(f, "incorrectResponse: {d}"),
             ValidationError::Unauthorized(d) => write!(f, "unauthorized: {d}"),
-            ValidationError::Tls(d) => write!(f, "tls: {d}"),
         }
     }
 }

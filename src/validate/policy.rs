@@ -138,6 +138,17 @@ fn mask128(prefix: u8) -> u128 {
         .unwrap_or(0)
 }
 
+/// The private-network default: RFC 1918 (10/8, 172.16/12, 192.168/16), RFC 6598 shared
+/// space (100.64/10) and RFC 4193 unique-local IPv6 (fc00::/7). Never loopback, link-local,
+/// multicast, unspecified or broadcast.
+pub(crate) const LAN_NETWORKS: &[&str] = &[
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "fc00::/7",
+];
+
 /// The networks the validator may dial.
 ///
 /// Invariant: an address is permitted iff some allowed network contains it (IPv4-mapped IPv6
@@ -156,23 +167,10 @@ impl AddressPolicy {
         AddressPolicy { allow }
     }
 
-    /// The private-network default: RFC 1918 (10/8, 172.16/12, 192.168/16), RFC 6598 shared
-    /// space (100.64/10) and RFC 4193 unique-local IPv6 (fc00::/7). Never loopback, link-local,
-    /// multicast, unspecified or broadcast.
+    /// The private-network default ([`LAN_NETWORKS`]).
+    #[cfg(test)]
     pub(crate) fn lan_default() -> AddressPolicy {
-        let nets = [
-            (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0)), 8),
-            (IpAddr::V4(Ipv4Addr::new(172, 16, 0, 0)), 12),
-            (IpAddr::V4(Ipv4Addr::new(192, 168, 0, 0)), 16),
-            (IpAddr::V4(Ipv4Addr::new(100, 64, 0, 0)), 10),
-            (IpAddr::V6(Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0)), 7),
-        ];
-        AddressPolicy::new(nets.iter().map(|&(a, p)| Cidr::masked(a, p)).collect())
-    }
-
-    /// The allowed networks, for messages.
-    pub(crate) fn networks(&self) -> &[Cidr] {
-        &self.allow
+        AddressPolicy::new(LAN_NETWORKS.iter().filter_map(|n| n.parse().ok()).collect())
     }
 
     /// Whether the validator may connect to `ip`.

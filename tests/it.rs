@@ -1,0 +1,14 @@
+//! Integration tests: the real `upki-ra` binary on loopback, driven by a small independent ACME
+//! client (RFC 8555), a mock DNS server and an http-01 responder. One test binary with
+//! submodules (CONVENTIONS #9); the real-client interop tests live in `tests/interop.rs`.
+
+// Tests may unwrap and panic: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+// A crate root's submodules resolve next to it, hence the explicit paths into `tests/it/`.
+#[path = "it/acme_flow.rs"]
+mod acme_flow;
+#[path = "it/restart.rs"]
+mod restart;
+#[path = "it/support/mod.rs"]
+mod support;
