@@ -181,6 +181,9 @@ impl Server {
             if let Err(e) = socket.send(reply.as_bytes(), 0) {
                 // A REP socket that could not send is stuck in lockstep: rebind a fresh one.
                 log::error!("embedded CA send: {e}; rebinding {endpoint}");
+                // libzmq releases a closed socket's endpoint asynchronously: unbind first so
+                // the name is free for the new socket at once.
+                let _ = socket.unbind(endpoint);
                 drop(socket);
                 socket = loop {
                     if stop.load(Ordering::Relaxed) {
@@ -196,6 +199,8 @@ impl Server {
                 };
             }
         }
+        // Free the endpoint now, so a CA started right after this one can bind it.
+        let _ = socket.unbind(endpoint);
     }
 
     /// One request frame → one reply frame.

@@ -1,0 +1,373 @@
+//! The command line: `serve` and its flags, `--version`, `--help`. This module alone knows the
+//! configuration file and wires the other modules together: LMDB store, CA link (embedded
+//! uPKI-protocol CA over ZMQ inproc), the validator, the ACME resources and the HTTPS listener.
+
+#![forbid(unsafe_code)]
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::acme::{Acme, Issuer, NonceStore, Settings, Urls};
+use crate::ca::{CaClient, EmbeddedCa};
+use crate::config::Config;
+use crate::store::Store;
+use crate::store::records::OrderStatus;
+use crate::validate::{AddressPolicy, Cidr, Resolver, Validator};
+use crate::{acme, http, pki};
+
+const USAGE: &str = "\
+upki-ra — uPKI Registration Authority: an ACME v2 (RFC 8555) server for private networks
+
+USAGE:
+    upki-ra serve [OPTIONS]     run the ACME server
+    upki-ra --version           print the version
+    upki-ra --help              print this help
+
+SERVE OPTIONS (each overrides the configuration file):
+    --config FILE               TOML configuration (default: none, built-in defaults)
+    --listen ADDR:PORT          HTTPS listener (default 127.0.0.1:8443)
+    --data-dir DIR              state folder (default ./upki-ra-data)
+    --http01-port N             port the http-01 validator connects to (default 80)
+    --dns-resolver HOST:PORT    DNS server for validation (repeatable; default /etc/resolv.conf)
+    --allow-validation-to CIDR  network the validator may connect to (repeatable; replaces
+                                the configured list, default: the private LAN ranges)
+
+With no configuration, `upki-ra serve` starts an embedded CA (root kept in DIR/ca/), issues
+its own HTTPS certificate for localhost and 127.0.0.1, and prints the directory URL and the
+CA certificate that ACME clients must trust.
+";
+
+/// Options of `serve` given on the command line.
+#[derive(Default)]
+struct ServeArgs {
+    config: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    http01_port: Option<u16>,
+    dns_resolvers: Vec<SocketAddr>,
+    allow: Vec<String>,
+}
+
+fn parse_serve_args(mut args: impl Iterator<Item = String>) -> Result<ServeArgs, String> {
+    let mut out = ServeArgs::default();
+    while let Some(flag) = args.next() {
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_owned(), Some(v.to_owned())),
+            _ => (flag.clone(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match name.as_str() {
+            "--config" => out.config = Some(PathBuf::from(value()?)),
+            "--listen" => {
+                let v = value()?;
+                out.listen = Some(
+                    v.parse()
+                        .map_err(|_| format!("--listen: {v:?} is not ADDR:PORT"))?,
+                );
+            }
+            "--data-dir" => out.data_dir = Some(PathBuf::from(value()?)),
+            "--http01-port" => {
+                let v = value()?;
+                let port: u16 = v
+                    .parse()
+                    .map_err(|_| format!("--http01-port: {v:?} is not a port"))?;
+                if port == 0 {
+                    return Err("--http01-port: must be between 1 and 65535".into());
+                }
+                out.http01_port = Some(port);
+            }
+            "--dns-resolver" => {
+                let v = value()?;
+                out.dns_resolvers.push(
+                    v.parse()
+                        .map_err(|_| format!("--dns-resolver: {v:?} is not HOST:PORT"))?,
+                );
+            }
+            "--allow-validation-to" => {
+                let v = value()?;
+                v.parse::<Cidr>()
+                    .map_err(|e| format!("--allow-validation-to: {v:?}: {e}"))?;
+                out.allow.push(v);
+            }
+            other => return Err(format!("unknown option {other:?} (see upki-ra --help)")),
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the `upki-ra` command line and returns the process exit code.
+pub fn run() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("serve") => {}
+        Some("--version" | "-V") => {
+            println!("upki-ra {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Some("--help" | "-h" | "help") => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprintln!("upki-ra: unknown command {other:?} (see upki-ra --help)");
+            return ExitCode::from(2);
+        }
+        None => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
+    let config = match parse_serve_args(args).and_then(|a| load_config(&a)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("upki-ra: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config.log.level);
+    match serve(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            eprintln!("upki-ra: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(args: &ServeArgs) -> Result<Config, String> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path).map_err(|e| format!("config: {e}"))?,
+        None => Config::default(),
+    };
+    if let Some(l) = args.listen {
+        config.server.listen = l;
+    }
+    if let Some(d) = &args.data_dir {
+        config.server.data_dir = d.clone();
+    }
+    if let Some(p) = args.http01_port {
+        config.validation.http01_port = p;
+    }
+    if !args.dns_resolvers.is_empty() {
+        config.validation.dns_resolvers = args.dns_resolvers.clone();
+    }
+    if !args.allow.is_empty() {
+        config.validation.allow_networks = args.allow.clone();
+    }
+    config.validate().map_err(|e| format!("config: {e}"))?;
+    Ok(config)
+}
+
+fn init_logging(level: &str) {
+    let filter = level.parse().unwrap_or(log::LevelFilter::Info);
+    let cfg = simplelog::ConfigBuilder::new()
+        .set_target_level(log::LevelFilter::Off)
+        .set_thread_level(log::LevelFilter::Off)
+        .build();
+    // Logging to stderr cannot fail in a way worth stopping the server for.
+    let _ = simplelog::WriteLogger::init(filter, cfg, std::io::stderr());
+}
+
+/// Runs the server until the process is stopped.
+fn serve(config: Config) -> Result<(), String> {
+    let data_dir = config.server.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| format!("cannot create the data folder {}: {e}", data_dir.display()))?;
+    let map_size = usize::try_from(config.server.map_size_mib << 20).unwrap_or(usize::MAX);
+    let store = Store::open(&data_dir.join("db"), map_size)
+        .map_err(|e| format!("cannot open the store in {}: {e}", data_dir.display()))?;
+
+    let zmq_ctx = zmq::Context::new();
+    let endpoint = "inproc://upki-ca";
+    let embedded = EmbeddedCa::start(&zmq_ctx, endpoint, &data_dir)
+        .map_err(|e| format!("cannot start the embedded CA: {e}"))?;
+    let ca = CaClient::connect(
+        zmq_ctx,
+        endpoint,
+        Duration::from_secs(config.ca.timeout_secs),
+    );
+
+    let resolver = if config.validation.dns_resolvers.is_empty() {
+        Resolver::from_resolv_conf()
+    } else {
+        Resolver::new(
+            config.validation.dns_resolvers.clone(),
+            Duration::from_secs(5),
+        )
+    };
+    let policy = AddressPolicy::new(
+        config
+            .allowed_networks()
+            .map_err(|e| format!("config: {e}"))?,
+    );
+    let validator = Validator::new(
+        resolver,
+        policy,
+        config.validation.http01_port,
+        Duration::from_secs(config.validation.attempt_timeout_secs),
+    );
+
+    let executor = Arc::new(smol::Executor::new());
+    let ex = Arc::clone(&executor);
+    smol::block_on(executor.run(async move {
+        let issuer_pem = ca
+            .get_ca()
+            .await
+            .map_err(|e| format!("the CA did not answer get_ca: {e}"))?;
+        let issuer_der = pki::pem_to_ders(&issuer_pem)
+            .ok()
+            .and_then(|d| d.into_iter().next())
+            .ok_or("the CA certificate is not PEM")?;
+        let issuer = Issuer {
+            pem: issuer_pem,
+            der: issuer_der,
+        };
+        let acceptor = server_tls(&ca, &issuer, &config.server.tls_names).await?;
+        reconcile(&store).await;
+
+        let urls = Urls::new(&config.base_url());
+        let acme = Arc::new(Acme {
+            urls: urls.clone(),
+            store,
+            nonces: NonceStore::new(65_536),
+            ca,
+            issuer,
+            validator,
+            settings: Settings {
+                order_lifetime: Duration::from_secs(config.acme.order_lifetime_hours * 3600),
+                authz_lifetime: Duration::from_secs(config.acme.authz_lifetime_hours * 3600),
+                max_identifiers: config.acme.max_identifiers,
+                default_profile: config.ca.profile.clone(),
+                profiles: vec![(
+                    config.ca.profile.clone(),
+                    format!("the CA's {:?} profile", config.ca.profile),
+                )],
+                validation_attempts: config.validation.attempts,
+                validation_retry_delay: Duration::from_secs(config.validation.retry_delay_secs),
+            },
+            executor: Arc::clone(&ex),
+        });
+        let limits = http::Limits {
+            max_connections: config.server.max_connections,
+            ..http::Limits::default()
+        };
+        let listener = async_net::TcpListener::bind(config.server.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
+        if let Some(plain) = config.server.plain_listen {
+            let plain_listener = async_net::TcpListener::bind(plain)
+                .await
+                .map_err(|e| format!("cannot listen on {plain}: {e}"))?;
+            log::info!("plain HTTP listener on {plain} (for a reverse proxy)");
+            let task = http::serve(
+                Arc::clone(&ex),
+                plain_listener,
+                None,
+                acme.clone().handler(),
+                limits.clone(),
+            );
+            ex.spawn(async move {
+                if let Err(e) = task.await {
+                    log::error!("plain HTTP listener stopped: {e}");
+                }
+            })
+            .detach();
+        }
+        log::info!(
+            "upki-ra {} listening on {}",
+            env!("CARGO_PKG_VERSION"),
+            config.server.listen
+        );
+        log::info!("ACME directory: {}", urls.directory());
+        log::info!(
+            "CA certificate for clients to trust: {}",
+            embedded.ca_cert_path().display()
+        );
+        http::serve(
+            Arc::clone(&ex),
+            listener,
+            Some(acceptor),
+            acme.handler(),
+            limits,
+        )
+        .await
+        .map_err(|e| format!("listener failed: {e}"))
+    }))
+}
+
+/// Gets the server's own certificate from the CA (through the same ZMQ client ACME uses) for
+/// `names`, with a fresh P-256 key, and builds the TLS acceptor.
+async fn server_tls(
+    ca: &CaClient,
+    issuer: &Issuer,
+    names: &[String],
+) -> Result<futures_rustls::TlsAcceptor, String> {
+    let rng = ring::rand::SystemRandom::new();
+    let alg = &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING;
+    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng)
+        .map_err(|_| "cannot generate the TLS key")?;
+    let key = ring::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng)
+        .map_err(|_| "cannot load the TLS key")?;
+    let (ips, dns): (Vec<&String>, Vec<&String>) =
+        names.iter().partition(|n| n.parse::<IpAddr>().is_ok());
+    let dns: Vec<String> = dns.into_iter().cloned().collect();
+    let ips: Vec<IpAddr> = ips.into_iter().filter_map(|n| n.parse().ok()).collect();
+    let csr =
+        pki::build_csr(&key, &dns, &ips).map_err(|e| format!("cannot build the TLS CSR: {e}"))?;
+    let signed = ca
+        .sign(&pki::der_to_pem("CERTIFICATE REQUEST", &csr), "ra")
+        .await
+        .map_err(|e| format!("the CA refused the server certificate: {e}"))?;
+    let chain = format!("{}\n{}", signed.certificate_pem.trim_end(), issuer.pem);
+    let key_pem = pki::der_to_pem("PRIVATE KEY", pkcs8.as_ref());
+    http::tls_acceptor(&chain, &key_pem).map_err(|e| format!("TLS setup failed: {e}"))
+}
+
+/// Catalog #58: no order stays `processing` after a restart. The CA link of this release
+/// cannot ask the CA what it signed, so an interrupted issuance is failed with a reason and
+/// the client orders again.
+async fn reconcile(store: &Store) {
+    let stuck = match store.read(|r| r.orders_in_status(OrderStatus::Processing)) {
+        Ok(orders) => orders,
+        Err(e) => {
+            log::error!("cannot list orders left in processing: {e}");
+            return;
+        }
+    };
+    for order in stuck {
+        let id = order.id.clone();
+        let problem = acme::problem::Problem::new(
+            acme::problem::ProblemType::ServerInternal,
+            "issuance was interrupted by a server restart; create a new order",
+        );
+        let error = problem.to_json();
+        let result = store
+            .write(move |w| {
+                if let Some(mut o) = w.order(&id)?
+                    && o.status == OrderStatus::Processing
+                {
+                    o.status = OrderStatus::Invalid;
+                    o.error = Some(error);
+                    w.put_order(&o)?;
+                }
+                Ok(())
+            })
+            .await;
+        match result {
+            Ok(()) => log::warn!(
+                "order {} was left processing by a restart; marked invalid",
+                order.id
+            ),
+            Err(e) => log::error!("cannot reconcile order {}: {e}", order.id),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! `upki-ra`: the uPKI Registration Authority, an ACME v2 (RFC 8555) server for private networks.
+//!
+//! The crate is a library only so that the binary (`src/main.rs`), the fuzz targets and the
+//! benchmarks can share it; its public surface is [`cli::run`] and nothing else. Everything else
+//! is `pub(crate)`.
+
+mod acme;
+mod ca;
+pub mod cli;
+mod config;
+mod http;
+mod jose;
+mod pki;
+mod store;
+mod validate;
