@@ -14,15 +14,15 @@ use crate::acme::{Acme, Issuer, NonceStore, Settings, Urls};
 use crate::ca::{CaClient, EmbeddedCa};
 use crate::config::Config;
 use crate::store::Store;
-use crate::store::records::OrderStatus;
 use crate::validate::{AddressPolicy, Cidr, Resolver, Validator};
-use crate::{acme, http, pki};
+use crate::{ca, http, pki};
 
 const USAGE: &str = "\
 upki-ra — uPKI Registration Authority: an ACME v2 (RFC 8555) server for private networks
 
 USAGE:
     upki-ra serve [OPTIONS]     run the ACME server
+    upki-ra register --seed S   register this RA on a remote uPKI CA (see register --help)
     upki-ra --version           print the version
     upki-ra --help              print this help
 
@@ -34,6 +34,7 @@ SERVE OPTIONS (each overrides the configuration file):
     --dns-resolver HOST:PORT    DNS server for validation (repeatable; default /etc/resolv.conf)
     --allow-validation-to CIDR  network the validator may connect to (repeatable; replaces
                                 the configured list, default: the private LAN ranges)
+    --ca-endpoint tcp://H:P     a remote uPKI CA instead of the embedded one (ca.endpoint)
 
 With no configuration, `upki-ra serve` starts an embedded CA (root kept in DIR/ca/), issues
 its own HTTPS certificate for localhost and 127.0.0.1, and prints the directory URL and the
@@ -49,6 +50,7 @@ struct ServeArgs {
     http01_port: Option<u16>,
     dns_resolvers: Vec<SocketAddr>,
     allow: Vec<String>,
+    ca_endpoint: Option<String>,
 }
 
 fn parse_serve_args(mut args: impl Iterator<Item = String>) -> Result<ServeArgs, String> {
@@ -97,6 +99,7 @@ fn parse_serve_args(mut args: impl Iterator<Item = String>) -> Result<ServeArgs,
                     .map_err(|e| format!("--allow-validation-to: {v:?}: {e}"))?;
                 out.allow.push(v);
             }
+            "--ca-endpoint" => out.ca_endpoint = Some(value()?),
             other => return Err(format!("unknown option {other:?} (see upki-ra --help)")),
         }
     }
@@ -108,6 +111,7 @@ pub fn run() -> ExitCode {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("serve") => {}
+        Some("register") => return ca::register::main(args),
         Some("--version" | "-V") => {
             println!("upki-ra {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
@@ -163,6 +167,9 @@ fn load_config(args: &ServeArgs) -> Result<Config, String> {
     if !args.allow.is_empty() {
         config.validation.allow_networks = args.allow.clone();
     }
+    if let Some(ep) = &args.ca_endpoint {
+        config.ca.endpoint = Some(ep.clone());
+    }
     config.validate().map_err(|e| format!("config: {e}"))?;
     Ok(config)
 }
@@ -187,14 +194,19 @@ fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot open the store in {}: {e}", data_dir.display()))?;
 
     let zmq_ctx = zmq::Context::new();
-    let endpoint = "inproc://upki-ca";
-    let embedded = EmbeddedCa::start(&zmq_ctx, endpoint, &data_dir)
-        .map_err(|e| format!("cannot start the embedded CA: {e}"))?;
-    let ca = CaClient::connect(
-        zmq_ctx,
-        endpoint,
-        Duration::from_secs(config.ca.timeout_secs),
-    );
+    let (endpoint, embedded) = match &config.ca.endpoint {
+        Some(remote) => (remote.clone(), None),
+        None => {
+            let endpoint = "inproc://upki-ca";
+            let embedded = EmbeddedCa::start(&zmq_ctx, endpoint, &data_dir)
+                .map_err(|e| format!("cannot start the embedded CA: {e}"))?;
+            (endpoint.to_owned(), Some(embedded))
+        }
+    };
+    let ca_timeout = Duration::from_secs(config.ca.timeout_secs);
+    let ca = CaClient::connect(zmq_ctx.clone(), &endpoint, ca_timeout);
+    // acme_sync gets its own REQ socket: a CA that does not answer sync never delays `sign`.
+    let sync_ca = CaClient::connect(zmq_ctx, &endpoint, ca_timeout);
 
     let resolver = if config.validation.dns_resolvers.is_empty() {
         Resolver::from_resolv_conf()
@@ -231,8 +243,28 @@ fn serve(config: Config) -> Result<(), String> {
             pem: issuer_pem,
             der: issuer_der,
         };
-        let acceptor = server_tls(&ca, &issuer, &config.server.tls_names).await?;
-        reconcile(&store).await;
+        let issuer_path = match &embedded {
+            Some(e) => e.ca_cert_path().to_path_buf(),
+            None => {
+                // The remote CA's certificate, for clients to trust.
+                let path = data_dir.join("issuer.pem");
+                pki::issuer::write_atomic(&path, issuer.pem.as_bytes(), 0o644)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                path
+            }
+        };
+        let acceptor = match ca::register::load(&ca::register::tls_dir(&data_dir)) {
+            Some((chain, key)) => {
+                log::info!(
+                    "HTTPS identity from `upki-ra register` ({})",
+                    data_dir.join("tls").display()
+                );
+                http::tls_acceptor(&chain, &key)
+                    .map_err(|e| format!("the registered TLS identity is unusable: {e}"))?
+            }
+            None => server_tls(&ca, &issuer, &config.server.tls_names).await?,
+        };
+        let profiles = offered_profiles(&ca, &config).await;
 
         let urls = Urls::new(&config.base_url());
         let acme = Arc::new(Acme {
@@ -247,15 +279,20 @@ fn serve(config: Config) -> Result<(), String> {
                 authz_lifetime: Duration::from_secs(config.acme.authz_lifetime_hours * 3600),
                 max_identifiers: config.acme.max_identifiers,
                 default_profile: config.ca.profile.clone(),
-                profiles: vec![(
-                    config.ca.profile.clone(),
-                    format!("the CA's {:?} profile", config.ca.profile),
-                )],
+                profiles,
                 validation_attempts: config.validation.attempts,
                 validation_retry_delay: Duration::from_secs(config.validation.retry_delay_secs),
+                finalize_wait: Duration::from_secs(config.ca.finalize_wait_secs),
+                issue_deadline: Duration::from_secs(config.ca.issue_deadline_secs),
             },
             executor: Arc::clone(&ex),
         });
+        // Catalog #58: orders left in `processing` by a previous run are resumed or failed.
+        acme.resume_issuance().await;
+        if config.ca.sync {
+            ex.spawn(ca::sync::run(acme.store.clone(), sync_ca))
+                .detach();
+        }
         let limits = http::Limits {
             max_connections: config.server.max_connections,
             ..http::Limits::default()
@@ -290,7 +327,7 @@ fn serve(config: Config) -> Result<(), String> {
         log::info!("ACME directory: {}", urls.directory());
         log::info!(
             "CA certificate for clients to trust: {}",
-            embedded.ca_cert_path().display()
+            issuer_path.display()
         );
         http::serve(
             Arc::clone(&ex),
@@ -332,42 +369,30 @@ async fn server_tls(
     http::tls_acceptor(&chain, &key_pem).map_err(|e| format!("TLS setup failed: {e}"))
 }
 
-/// Catalog #58: no order stays `processing` after a restart. The CA link of this release
-/// cannot ask the CA what it signed, so an interrupted issuance is failed with a reason and
-/// the client orders again.
-async fn reconcile(store: &Store) {
-    let stuck = match store.read(|r| r.orders_in_status(OrderStatus::Processing)) {
-        Ok(orders) => orders,
+/// `meta.profiles`: the profiles the CA lists (`list_profiles`), filtered by `ca.profiles`;
+/// the default profile always. A CA that cannot list them leaves only the default.
+async fn offered_profiles(ca: &CaClient, config: &Config) -> Vec<(String, String)> {
+    let listed = match ca.list_profiles().await {
+        Ok(l) => l,
         Err(e) => {
-            log::error!("cannot list orders left in processing: {e}");
-            return;
+            log::warn!("the CA did not list its profiles ({e}); offering only the default");
+            Vec::new()
         }
     };
-    for order in stuck {
-        let id = order.id.clone();
-        let problem = acme::problem::Problem::new(
-            acme::problem::ProblemType::ServerInternal,
-            "issuance was interrupted by a server restart; create a new order",
-        );
-        let error = problem.to_json();
-        let result = store
-            .write(move |w| {
-                if let Some(mut o) = w.order(&id)?
-                    && o.status == OrderStatus::Processing
-                {
-                    o.status = OrderStatus::Invalid;
-                    o.error = Some(error);
-                    w.put_order(&o)?;
-                }
-                Ok(())
-            })
-            .await;
-        match result {
-            Ok(()) => log::warn!(
-                "order {} was left processing by a restart; marked invalid",
-                order.id
-            ),
-            Err(e) => log::error!("cannot reconcile order {}: {e}", order.id),
-        }
+    let mut names: Vec<String> = listed
+        .into_iter()
+        // The CA's own and the RA's profiles are not for ACME subscribers.
+        .filter(|p| p != "ca" && p != "ra")
+        .filter(|p| config.ca.profiles.is_empty() || config.ca.profiles.contains(p))
+        .collect();
+    if !names.contains(&config.ca.profile) {
+        names.insert(0, config.ca.profile.clone());
     }
+    names
+        .into_iter()
+        .map(|n| {
+            let d = format!("the CA's {n:?} profile");
+            (n, d)
+        })
+        .collect()
 }

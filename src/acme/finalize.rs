@@ -1,20 +1,51 @@
 //! Order finalization (RFC 8555 §7.4): CSR checks, the `ready → processing` compare-and-set with
 //! the issuance intent, the CA `sign` request, and the check of what the CA returned
-//! (catalog #48–#54, #57, #58).
+//! (catalog #48–#54, #57, #58). Issuance runs as its own task: finalize waits for it at most
+//! `finalize_wait` and otherwise answers `processing` (the client polls); while the CA is
+//! unreachable the task retries until `issue_deadline`, then fails the order with a reason.
+//! At start-up, orders left in `processing` are resumed from their stored intent.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
+use async_io::Timer;
+use futures_lite::FutureExt as _;
 use serde::Deserialize;
 
 use crate::acme::identifier;
 use crate::acme::problem::{Problem, ProblemType};
 use crate::acme::request::KeyStyle;
 use crate::acme::{Acme, ids, now, state};
+use crate::ca::CaError;
 use crate::http::{Request, Response};
 use crate::jose::b64;
 use crate::pki::{self, ValidatedCsr};
-use crate::store::records::{CertRecord, OrderRecord, OrderStatus, SCHEMA_VERSION};
+use crate::store::records::{CertRecord, IssuanceIntent, OrderRecord, OrderStatus, SCHEMA_VERSION};
+
+/// Longest pause between two attempts to reach an unreachable CA.
+const MAX_BACKOFF: Duration = Duration::from_secs(15);
+
+/// How one issuance attempt ended, short of success.
+enum IssueError {
+    /// The CA did not answer (timeout, transport): try again until the deadline.
+    Unreachable(CaError),
+    /// A definitive failure: the order becomes `invalid` with this problem.
+    Failed(Problem),
+}
+
+impl From<Problem> for IssueError {
+    fn from(p: Problem) -> IssueError {
+        IssueError::Failed(p)
+    }
+}
+
+impl From<pki::CsrError> for IssueError {
+    fn from(e: pki::CsrError) -> IssueError {
+        IssueError::Failed(e.into())
+    }
+}
 
 #[derive(Deserialize)]
 struct Finalize {
@@ -78,7 +109,7 @@ impl Acme {
     /// POST to an order's finalize URL. Answers 200 with the order and its `Location`
     /// (interop.md: acme.sh needs 200, x/crypto polls the Location).
     pub(crate) async fn finalize(
-        &self,
+        self: &Arc<Self>,
         req: &Request,
         path: &str,
         id: &str,
@@ -113,11 +144,19 @@ impl Acme {
                 "the CSR public key must not be the account key",
             ));
         }
-        // Catalog #48, #58: ready → processing and the issuance intent, in one transaction;
-        // only one concurrent finalize can win.
-        let intent = b64::encode(ring::digest::digest(&ring::digest::SHA256, csr.der()).as_ref());
+        // Catalog #48, #58: ready → processing and the issuance intent (the CSR itself, so a
+        // restarted RA can ask again), in one transaction; only one concurrent finalize wins.
+        let digest = b64::encode(ring::digest::digest(&ring::digest::SHA256, csr.der()).as_ref());
+        let intent = IssuanceIntent {
+            v: SCHEMA_VERSION,
+            order_id: order.id.clone(),
+            csr_pem: csr.to_pem(),
+            profile: order.profile.clone(),
+            started_at: now(),
+        };
         let order_id = order.id.clone();
-        let now_at_cas = now();
+        let now_at_cas = intent.started_at;
+        let stored_intent = intent.clone();
         let claimed = self
             .store
             .write(move |w| {
@@ -134,8 +173,9 @@ impl Acme {
                     return Ok(None);
                 }
                 o.status = OrderStatus::Processing;
-                o.csr_sha256 = Some(intent);
+                o.csr_sha256 = Some(digest);
                 w.put_order(&o)?;
+                w.put_intent(&stored_intent)?;
                 Ok(Some(o))
             })
             .await?;
@@ -145,13 +185,122 @@ impl Acme {
                 "the order is no longer ready (finalized concurrently?)",
             ));
         };
-        match self.issue(&order, &csr, &wanted).await {
-            Ok(done) => Ok(self.order_response(&done, OrderStatus::Valid, 200)),
-            Err(problem) => {
-                let failed = self.fail_order(&order.id, &problem).await;
-                match failed {
-                    Some(o) => Ok(self.order_response(&o, OrderStatus::Invalid, 200)),
-                    None => Err(problem),
+        // The issuance runs as its own task so that a slow or absent CA never holds the request
+        // longer than `finalize_wait`: RFC 8555 §7.4 lets the server answer `processing` and the
+        // client poll the order (with Retry-After).
+        let (tx, rx) = async_channel::bounded(1);
+        let me = Arc::clone(self);
+        self.executor
+            .spawn(async move {
+                let done = me.run_issuance(intent).await;
+                let _ = tx.try_send(done);
+            })
+            .detach();
+        let wait = self.settings.finalize_wait;
+        let finished = async { rx.recv().await.ok().flatten() }
+            .or(async {
+                Timer::after(wait).await;
+                None
+            })
+            .await;
+        let current = match finished {
+            Some(o) => o,
+            None => self.store.read(|r| r.order(&order.id))?.unwrap_or(order),
+        };
+        Ok(self.order_response(&current, current.status, 200))
+    }
+
+    /// Drives one order in `processing` to `valid` or `invalid`: asks the CA to sign the
+    /// intent's CSR, retrying while the CA is unreachable (timeout or transport error) with a
+    /// capped backoff until `issue_deadline` after the order entered `processing`; any answer
+    /// of the CA ends it. Returns the order as stored at the end (None if it was no longer
+    /// processing or the store failed).
+    pub(crate) async fn run_issuance(
+        self: Arc<Self>,
+        intent: IssuanceIntent,
+    ) -> Option<OrderRecord> {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let order = match self.store.read(|r| r.order(&intent.order_id)) {
+                Ok(Some(o)) if o.status == OrderStatus::Processing => o,
+                Ok(_) => return None,
+                Err(e) => {
+                    log::error!("issuance of order {}: {e}", intent.order_id);
+                    return None;
+                }
+            };
+            let result = match self.issue(&order, &intent).await {
+                Ok(done) => return Some(done),
+                Err(IssueError::Unreachable(e)) => e,
+                Err(IssueError::Failed(problem)) => {
+                    return self.fail_order(&order.id, &problem).await;
+                }
+            };
+            let deadline = intent.started_at.saturating_add(
+                i64::try_from(self.settings.issue_deadline.as_secs()).unwrap_or(i64::MAX),
+            );
+            if now() >= deadline {
+                log::error!(
+                    "order {}: the CA stayed unreachable for {} s ({result}); giving up",
+                    order.id,
+                    self.settings.issue_deadline.as_secs()
+                );
+                let problem = Problem::new(
+                    ProblemType::ServerInternal,
+                    format!(
+                        "the certificate authority could not be reached for {} seconds ({result}); \
+                         create a new order",
+                        self.settings.issue_deadline.as_secs()
+                    ),
+                );
+                return self.fail_order(&order.id, &problem).await;
+            }
+            log::warn!(
+                "order {}: CA unreachable ({result}); retrying in {} s",
+                order.id,
+                backoff.as_secs()
+            );
+            Timer::after(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Catalog #58: at start-up, every order left in `processing` is resumed from its intent
+    /// (the CA is asked again), or failed with a reason when no intent was recorded.
+    pub(crate) async fn resume_issuance(self: &Arc<Self>) {
+        let stuck = match self
+            .store
+            .read(|r| r.orders_in_status(OrderStatus::Processing))
+        {
+            Ok(orders) => orders,
+            Err(e) => {
+                log::error!("cannot list orders left in processing: {e}");
+                return;
+            }
+        };
+        for order in stuck {
+            match self.store.read(|r| r.intent(&order.id)) {
+                Ok(Some(intent)) => {
+                    log::warn!(
+                        "order {} was left processing by a restart; asking the CA again",
+                        order.id
+                    );
+                    let me = Arc::clone(self);
+                    self.executor
+                        .spawn(async move {
+                            me.run_issuance(intent).await;
+                        })
+                        .detach();
+                }
+                Ok(None) | Err(_) => {
+                    let problem = Problem::new(
+                        ProblemType::ServerInternal,
+                        "issuance was interrupted by a server restart before its request was \
+                         recorded; create a new order",
+                    );
+                    if self.fail_order(&order.id, &problem).await.is_some() {
+                        log::warn!("order {} left processing without intent: invalid", order.id);
+                    }
                 }
             }
         }
@@ -162,10 +311,19 @@ impl Acme {
     async fn issue(
         &self,
         order: &OrderRecord,
-        csr: &ValidatedCsr,
-        wanted: &BTreeSet<String>,
-    ) -> Result<OrderRecord, Problem> {
-        let signed = self.ca.sign(&csr.to_pem(), &order.profile).await?;
+        intent: &IssuanceIntent,
+    ) -> Result<OrderRecord, IssueError> {
+        let wanted = wanted_names(order)?;
+        let (_, csr_der) = der::pem::decode_vec(intent.csr_pem.as_bytes())
+            .map_err(|e| Problem::internal("stored CSR unreadable", &e))?;
+        let csr = ValidatedCsr::from_der(&csr_der)?;
+        let signed = match self.ca.sign(&intent.csr_pem, &intent.profile).await {
+            Ok(s) => s,
+            Err(e @ (CaError::Timeout | CaError::Transport(_))) => {
+                return Err(IssueError::Unreachable(e));
+            }
+            Err(e) => return Err(IssueError::Failed(e.into())),
+        };
         let ders = pki::pem_to_ders(&signed.certificate_pem)
             .map_err(|e| Problem::internal("the CA returned an unreadable certificate", &e))?;
         let leaf = ders
@@ -179,14 +337,15 @@ impl Acme {
             .map(|n| n.to_ascii_lowercase())
             .collect();
         names.extend(info.ip_addrs.iter().map(IpAddr::to_string));
-        if info.spki_der != csr.spki_der() || &names != wanted {
+        if info.spki_der != csr.spki_der() || names != wanted {
             return Err(Problem::internal(
                 "the CA returned a certificate that does not match the request",
                 &format!(
                     "order {}, serial {}, names {names:?}",
                     order.id, info.serial
                 ),
-            ));
+            )
+            .into());
         }
         pki::verify_issued_by(leaf, &self.issuer.der).map_err(|e| {
             Problem::internal("the CA returned a certificate not signed by its issuer", &e)
@@ -214,16 +373,29 @@ impl Acme {
             not_after: info.not_after,
             revoked: None,
         };
-        let mut done = order.clone();
-        done.status = OrderStatus::Valid;
-        done.cert_id = Some(cert.id.clone());
-        let stored = done.clone();
-        self.store
+        let order_id = order.id.clone();
+        let cert_id = cert.id.clone();
+        let done = self
+            .store
             .write(move |w| {
+                let Some(mut o) = w.order(&order_id)? else {
+                    return Ok(None);
+                };
+                if o.status != OrderStatus::Processing {
+                    return Ok(None);
+                }
+                o.status = OrderStatus::Valid;
+                o.cert_id = Some(cert_id);
                 w.put_cert(&cert)?;
-                w.put_order(&stored)
+                w.put_order(&o)?;
+                w.delete_intent(&o.id)?;
+                Ok(Some(o))
             })
-            .await?;
+            .await
+            .map_err(Problem::from)?;
+        let done = done.ok_or_else(|| {
+            Problem::internal("the order left processing during issuance", &order.id)
+        })?;
         log::info!(
             "order {} valid: certificate serial {}",
             done.id,
@@ -252,6 +424,7 @@ impl Acme {
                 o.status = OrderStatus::Invalid;
                 o.error = Some(error);
                 w.put_order(&o)?;
+                w.delete_intent(&o.id)?;
                 Ok(Some(o))
             })
             .await;

@@ -47,6 +47,10 @@ pub(crate) struct Settings {
     pub(crate) validation_attempts: u32,
     /// Pause between two validation attempts.
     pub(crate) validation_retry_delay: Duration,
+    /// How long finalize waits for the CA before answering `processing`.
+    pub(crate) finalize_wait: Duration,
+    /// How long issuance is retried while the CA is unreachable.
+    pub(crate) issue_deadline: Duration,
 }
 
 /// The issuer certificate the CA signs with, fetched with `get_ca` at start-up.

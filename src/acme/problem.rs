@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use crate::ca::CaError;
+use crate::ca::revocation::RevokeError;
 use crate::http::Response;
 use crate::jose::{JwsError, SUPPORTED_ALGS};
 use crate::pki::CsrError;
@@ -265,10 +266,36 @@ impl From<ValidationError> for Problem {
     }
 }
 
+impl From<RevokeError> for Problem {
+    fn from(e: RevokeError) -> Problem {
+        match e {
+            RevokeError::Ca(e) => e.into(),
+            // The CA cannot (or did not verifiably) revoke: say so rather than claim success.
+            other => {
+                log::warn!("revocation not done by the CA: {other}");
+                Problem::new(
+                    ProblemType::ServerInternal,
+                    format!("the certificate was not revoked: {other}"),
+                )
+            }
+        }
+    }
+}
+
 impl From<CaError> for Problem {
     fn from(e: CaError) -> Problem {
         match e {
             // upki-ca's [300] family are certificate problems the client can fix in its CSR.
+            CaError::Remote {
+                code: Some(300),
+                message,
+            } if message.contains("Common Name") => Problem::new(
+                ProblemType::BadCsr,
+                format!(
+                    "the CA refused the CSR: {message}; this uPKI CA needs a subject common \
+                     name, so put the first identifier in the CSR's CN"
+                ),
+            ),
             CaError::Remote {
                 code: Some(300),
                 message,

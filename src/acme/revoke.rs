@@ -73,14 +73,9 @@ impl Acme {
         }
         let ca_reason = RevocationReason::from_code(reason)
             .ok_or_else(|| Problem::new(ProblemType::BadRevocationReason, "unknown reason code"))?;
-        // The uPKI CA revokes by subject CN; its certificates carry the first name as CN.
-        let cn = info
-            .dns_names
-            .first()
-            .cloned()
-            .or_else(|| info.ip_addrs.first().map(ToString::to_string))
-            .ok_or_else(|| Problem::internal("certificate without names", &info.serial))?;
-        self.ca.revoke(&cn, ca_reason).await?;
+        // The uPKI CA revokes by subject CN and only the newest certificate of a CN
+        // (protocol notes 2, 3): `forward` checks it is this one and that the CRL lists it.
+        crate::ca::revocation::forward(&self.ca, &info, ca_reason).await?;
         let id = cert.id.clone();
         self.store
             .write(move |w| {

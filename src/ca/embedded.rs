@@ -1,6 +1,6 @@
 //! The embedded uPKI-compatible CA: a thread with a ZMQ REP socket speaking the protocol of
 //! shared/spec/upki-ca-protocol.md (`get_ca`, `get_crl`/`generate_crl`, `sign`, `revoke`,
-//! `list_profiles`, `get_profile`) over the [`Issuer`]. Unlike upki-ca 0.1.5 it re-validates
+//! `view`, `list_profiles`, `get_profile`) over the [`Issuer`]. Unlike upki-ca 0.1.5 it re-validates
 //! every CSR (signature, key policy) and accepts SAN-only CSRs.
 //!
 //! State kept in `<data_dir>/ca/`: the root (`ca.key`, `ca.crt`, see `pki::issuer`) and
@@ -221,6 +221,7 @@ impl Server {
             "revoke" => self.revoke(params),
             "list_profiles" => proto::answer(&PROFILES.iter().map(|p| p.name).collect::<Vec<_>>()),
             "get_profile" => self.get_profile(params),
+            "view" => self.view(params),
             other => proto::error(&format!("[700] Unknown task: {other}")),
         }
     }
@@ -311,6 +312,25 @@ impl Server {
         match self.persist(next) {
             Ok(()) => proto::answer(&true),
             Err(e) => proto::error(&format!("[100] {e}")),
+        }
+    }
+
+    /// `view`: what the CA holds for a name (like upki-ca: the newest certificate of the name).
+    fn view(&self, params: &Value) -> String {
+        let dn = params.get("dn").and_then(Value::as_str).unwrap_or("");
+        let Some(serial) = self.state.issued.get(dn) else {
+            return proto::error(&format!("[300] Certificate not found: {dn}"));
+        };
+        let revoked = self.state.revoked.iter().any(|r| &r.serial == serial);
+        // The serial goes out as a bare JSON integer, exactly (protocol note 1).
+        let frame = format!(
+            r#"{{"EVENT":"ANSWER","DATA":{{"dn":{},"serial_number":{serial},"revoked":{revoked}}}}}"#,
+            serde_json::to_string(dn).unwrap_or_default()
+        );
+        if serial.bytes().all(|b| b.is_ascii_digit()) && !serial.is_empty() {
+            frame
+        } else {
+            proto::error("[100] stored serial is not decimal")
         }
     }
 

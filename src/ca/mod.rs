@@ -8,6 +8,9 @@
 pub(crate) mod client;
 pub(crate) mod embedded;
 pub(crate) mod proto;
+pub(crate) mod register;
+pub(crate) mod revocation;
+pub(crate) mod sync;
 
 #[allow(unused_imports)]
 pub(crate) use client::CaClient;

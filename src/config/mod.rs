@@ -75,6 +75,22 @@ pub(crate) struct CaConfig {
     pub(crate) profile: String,
     /// Seconds to wait for the CA to answer one request.
     pub(crate) timeout_secs: u64,
+    /// A remote uPKI CA (`tcp://host:5000`); none = the embedded CA (in process).
+    pub(crate) endpoint: Option<String>,
+    /// The remote CA's registration socket for `upki-ra register` (default: the endpoint's
+    /// host with port + 1, as upki-ca binds it).
+    pub(crate) register_endpoint: Option<String>,
+    /// Seconds finalize waits for the CA before answering `processing` with `Retry-After`
+    /// (RFC 8555 §7.4); the issuance goes on in the background.
+    pub(crate) finalize_wait_secs: u64,
+    /// Seconds an order may stay `processing` while the CA is unreachable; then it becomes
+    /// `invalid` with a `serverInternal` error saying so.
+    pub(crate) issue_deadline_secs: u64,
+    /// Profiles offered in the directory's `meta.profiles` (those the CA lists and that are
+    /// named here); empty = every profile the CA lists.
+    pub(crate) profiles: Vec<String>,
+    /// Send `acme_sync_*` messages to the CA after each state change (best effort).
+    pub(crate) sync: bool,
 }
 
 impl Default for CaConfig {
@@ -82,8 +98,37 @@ impl Default for CaConfig {
         CaConfig {
             profile: "server".into(),
             timeout_secs: 5,
+            endpoint: None,
+            register_endpoint: None,
+            finalize_wait_secs: 5,
+            issue_deadline_secs: 600,
+            profiles: Vec::new(),
+            sync: true,
         }
     }
+}
+
+impl CaConfig {
+    /// The registration endpoint: configured, or the task endpoint's port + 1.
+    pub(crate) fn registration_endpoint(&self) -> Option<String> {
+        if let Some(r) = &self.register_endpoint {
+            return Some(r.clone());
+        }
+        let ep = self.endpoint.as_deref()?;
+        let (host, port) = ep.strip_prefix("tcp://")?.rsplit_once(':')?;
+        let port: u16 = port.parse().ok()?;
+        Some(format!("tcp://{host}:{}", port.checked_add(1)?))
+    }
+}
+
+/// `tcp://HOST:PORT` or `ipc://PATH`, the endpoints a remote CA can have.
+fn valid_endpoint(ep: &str) -> bool {
+    if let Some(rest) = ep.strip_prefix("tcp://") {
+        return rest
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+    }
+    ep.strip_prefix("ipc://").is_some_and(|p| !p.is_empty())
 }
 
 /// `[acme]`
@@ -240,6 +285,33 @@ impl Config {
         if self.ca.profile.is_empty() {
             return Err(err("ca.profile", "must not be empty"));
         }
+        for (key, ep) in [
+            ("ca.endpoint", &self.ca.endpoint),
+            ("ca.register_endpoint", &self.ca.register_endpoint),
+        ] {
+            if let Some(ep) = ep
+                && !valid_endpoint(ep)
+            {
+                return Err(err(key, "must be tcp://HOST:PORT or ipc://PATH"));
+            }
+        }
+        if self.ca.finalize_wait_secs > 60 {
+            return Err(err("ca.finalize_wait_secs", "must be between 0 and 60"));
+        }
+        if self.ca.issue_deadline_secs < self.ca.timeout_secs
+            || self.ca.issue_deadline_secs > 86_400
+        {
+            return Err(err(
+                "ca.issue_deadline_secs",
+                "must be between ca.timeout_secs and 86400",
+            ));
+        }
+        if !self.ca.profiles.is_empty() && !self.ca.profiles.contains(&self.ca.profile) {
+            return Err(err(
+                "ca.profiles",
+                "must contain the default profile (ca.profile)",
+            ));
+        }
         if self.acme.order_lifetime_hours == 0 || self.acme.authz_lifetime_hours == 0 {
             return Err(err(
                 "acme.order_lifetime_hours",
@@ -350,6 +422,28 @@ mod tests {
         }
         let e = Config::parse("[server]\nlisten = \"nowhere\"\n").unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn ca_section() {
+        let c = Config::parse("[ca]\nendpoint = \"tcp://10.0.0.2:5000\"\n").unwrap();
+        assert_eq!(
+            c.ca.registration_endpoint().as_deref(),
+            Some("tcp://10.0.0.2:5001")
+        );
+        assert_eq!(Config::default().ca.registration_endpoint(), None);
+        for (text, key) in [
+            ("[ca]\nendpoint = \"10.0.0.2:5000\"\n", "ca.endpoint"),
+            (
+                "[ca]\nregister_endpoint = \"tcp://x\"\n",
+                "ca.register_endpoint",
+            ),
+            ("[ca]\nissue_deadline_secs = 1\n", "ca.issue_deadline_secs"),
+            ("[ca]\nprofiles = [\"webapp\"]\n", "ca.profiles"),
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(e.to_string().starts_with(key), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! write transactions and their fsync run off the executor, on the writer thread.
 #![deny(unsafe_code)]
 
+mod outbox;
 pub(crate) mod records;
 mod tables;
 
@@ -22,16 +23,17 @@ use std::thread::{self, JoinHandle};
 use heed::types::Bytes;
 use heed::{CommitOrAbort, Env, EnvOpenOptions, MdbError, WithoutTls};
 
+pub(crate) use self::outbox::{SyncItem, SyncKind};
 use self::records::SCHEMA_VERSION;
 pub(crate) use self::tables::{Reader, Writer};
-use self::tables::{T_META, TABLE_NAMES, Tables};
+use self::tables::{T_META, TABLE_COUNT, TABLE_NAMES, Tables};
 
 /// Most write closures committed by one transaction (one fsync). Bounds the latency a closure
 /// queued behind a batch can see, and the work lost to one failed commit.
 const MAX_BATCH: usize = 64;
 /// Write closures waiting for the writer thread; `write` awaits (back-pressure) beyond this.
 const MAX_QUEUE: usize = 1024;
-/// Named databases the environment may hold (9 used; room for later tables).
+/// Named databases the environment may hold (11 used; room for later tables).
 const MAX_DBS: u32 = 16;
 /// The map size is rounded up to a multiple of this (the largest common page size: 4, 16 and
 /// 64 KiB pages all divide it); LMDB requires a multiple of the OS page size.
@@ -277,7 +279,7 @@ fn create_tables(env: &Env<WithoutTls>) -> Result<Tables, StoreError> {
         for name in TABLE_NAMES {
             list.push(dbo.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
         }
-        let list: [_; 9] = list
+        let list: [_; TABLE_COUNT] = list
             .try_into()
             .map_err(|_| StoreError::Lmdb("table list length".into()))?;
         let [meta, ..] = list;

@@ -145,3 +145,18 @@ pub(crate) struct CertRecord {
     pub(crate) not_after: i64,
     pub(crate) revoked: Option<Revocation>,
 }
+
+/// The issuance intent of an order in `processing` (catalog #58): the exact CSR handed to the
+/// CA and the profile, so a restarted RA can ask the CA again instead of losing the order.
+/// Written in the transaction that moves the order to `processing`, deleted in the one that
+/// moves it to `valid` or `invalid`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct IssuanceIntent {
+    pub(crate) v: u16,
+    pub(crate) order_id: String,
+    /// PEM CSR, already checked against the order (RFC 8555 §7.4).
+    pub(crate) csr_pem: String,
+    pub(crate) profile: String,
+    /// When the order entered `processing` (Unix seconds): bounds how long issuance is retried.
+    pub(crate) started_at: i64,
+}

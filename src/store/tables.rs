@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::StoreError;
+use super::outbox::SyncKind;
 use super::records::{
     AccountRecord, AuthzRecord, CertRecord, OrderRecord, OrderStatus, SCHEMA_VERSION,
 };
@@ -31,9 +32,11 @@ const T_AUTHZS: &str = "authzs";
 const T_AUTHZ_BY_CHALLENGE: &str = "authz_by_challenge";
 const T_CERTS: &str = "certs";
 const T_CERT_BY_SERIAL: &str = "cert_by_serial";
+pub(super) const T_ISSUANCE: &str = "issuance";
+pub(super) const T_SYNC_QUEUE: &str = "sync_queue";
 
 /// Every table name, in the order [`Tables::from_list`] expects them.
-pub(super) const TABLE_NAMES: [&str; 9] = [
+pub(super) const TABLE_NAMES: [&str; TABLE_COUNT] = [
     T_META,
     T_ACCOUNTS,
     T_ACCOUNT_BY_THUMBPRINT,
@@ -43,7 +46,12 @@ pub(super) const TABLE_NAMES: [&str; 9] = [
     T_AUTHZ_BY_CHALLENGE,
     T_CERTS,
     T_CERT_BY_SERIAL,
+    T_ISSUANCE,
+    T_SYNC_QUEUE,
 ];
+
+/// Number of named databases in [`TABLE_NAMES`].
+pub(super) const TABLE_COUNT: usize = 11;
 
 /// Handles of the named databases; valid for the whole life of the environment they were
 /// created in (heed checks the environment on every use).
@@ -67,10 +75,14 @@ pub(super) struct Tables {
     certs: Table,
     /// decimal serial → cert id (revocation looks certificates up by serial).
     cert_by_serial: Table,
+    /// order id → issuance intent (the CSR handed to the CA), while the order is `processing`.
+    pub(super) issuance: Table,
+    /// big-endian u64 sequence → `acme_sync_*` item still to send to the CA (outbox).
+    pub(super) sync_queue: Table,
 }
 
 impl Tables {
-    pub(super) fn from_list(t: [Table; 9]) -> Tables {
+    pub(super) fn from_list(t: [Table; TABLE_COUNT]) -> Tables {
         let [
             meta,
             accounts,
@@ -81,6 +93,8 @@ impl Tables {
             authz_by_challenge,
             certs,
             cert_by_serial,
+            issuance,
+            sync_queue,
         ] = t;
         Tables {
             meta,
@@ -92,6 +106,8 @@ impl Tables {
             authz_by_challenge,
             certs,
             cert_by_serial,
+            issuance,
+            sync_queue,
         }
     }
 }
@@ -219,7 +235,7 @@ impl Writer<'_> {
         }
         t.account_by_thumbprint
             .put(&mut self.txn, rec.thumbprint.as_bytes(), rec.id.as_bytes())?;
-        Ok(())
+        self.sync_push(SyncKind::Account, &rec.id)
     }
 
     /// Stores an order and moves its entry in the status index.
@@ -236,7 +252,7 @@ impl Writer<'_> {
         }
         t.orders_by_status
             .put(&mut self.txn, &status_key(rec.status, &rec.id), &[])?;
-        Ok(())
+        self.sync_push(SyncKind::Order, &rec.id)
     }
 
     /// Stores an authorization and indexes its challenge ids. A challenge id already indexed
@@ -267,7 +283,7 @@ impl Writer<'_> {
             t.authz_by_challenge
                 .put(&mut self.txn, ch.id.as_bytes(), rec.id.as_bytes())?;
         }
-        Ok(())
+        self.sync_push(SyncKind::Authz, &rec.id)
     }
 
     /// Stores a certificate and indexes its serial. A serial already indexed for another
@@ -290,7 +306,7 @@ impl Writer<'_> {
         }
         t.cert_by_serial
             .put(&mut self.txn, rec.serial.as_bytes(), rec.id.as_bytes())?;
-        Ok(())
+        self.sync_push(SyncKind::Cert, &rec.id)
     }
 
     /// Test hook: writes raw bytes under `key` in the named table, bypassing the codec.
@@ -349,7 +365,7 @@ pub(super) fn decode<T: DeserializeOwned>(
     serde_json::from_slice(bytes).map_err(|_| bad())
 }
 
-fn get<T: DeserializeOwned>(
+pub(super) fn get<T: DeserializeOwned>(
     txn: &RoTxn<'_>,
     db: Table,
     table: &'static str,
@@ -386,7 +402,7 @@ fn get_via<T: DeserializeOwned>(
     get(txn, db, table, id)?.map(Some).ok_or_else(dangling)
 }
 
-fn put_json<T: Serialize>(
+pub(super) fn put_json<T: Serialize>(
     txn: &mut RwTxn<'_>,
     db: Table,
     table: &'static str,
