@@ -303,6 +303,14 @@ impl From<CaError> for Problem {
                 ProblemType::BadCsr,
                 format!("the CA refused the CSR: {message}"),
             ),
+            // upki-ca's [200] validation family refuses names it considers reserved.
+            CaError::Remote {
+                code: Some(200),
+                message,
+            } => Problem::new(
+                ProblemType::RejectedIdentifier,
+                format!("the CA refused the request: {message}"),
+            ),
             CaError::Remote {
                 code: Some(500),
                 message,

@@ -33,6 +33,7 @@ impl Env {
         let server = Server::start(ServerOptions {
             http01_port: Some(http01.port()),
             dns_resolver: Some(dns.addr),
+            ..ServerOptions::default()
         });
         Env {
             server,

@@ -62,6 +62,11 @@ pub(crate) struct ServerOptions {
     pub(crate) http01_port: Option<u16>,
     /// `--dns-resolver`: the DNS server used to resolve identifiers.
     pub(crate) dns_resolver: Option<SocketAddr>,
+    /// `--ca-endpoint`: a remote uPKI CA instead of the embedded one; the CA certificate to
+    /// trust is then `issuer.pem` in the data directory.
+    pub(crate) ca_endpoint: Option<String>,
+    /// `--config`: a configuration file.
+    pub(crate) config: Option<PathBuf>,
 }
 
 /// A running `upki-ra` process; killed (SIGKILL) on drop.
@@ -88,6 +93,9 @@ impl Server {
 
     /// The root of the embedded CA (PEM), written by the server before it accepts.
     pub(crate) fn ca_cert_path(&self) -> PathBuf {
+        if self.opts.ca_endpoint.is_some() {
+            return self.data.path.join("issuer.pem");
+        }
         self.data.path.join("ca").join("ca.crt")
     }
 
@@ -134,6 +142,12 @@ impl Server {
         }
         if let Some(d) = self.opts.dns_resolver {
             cmd.arg("--dns-resolver").arg(d.to_string());
+        }
+        if let Some(ep) = &self.opts.ca_endpoint {
+            cmd.arg("--ca-endpoint").arg(ep);
+        }
+        if let Some(c) = &self.opts.config {
+            cmd.arg("--config").arg(c);
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().unwrap()))
