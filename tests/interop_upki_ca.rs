@@ -469,9 +469,8 @@ fn ca_killed_during_finalize_burst(kind: Kind) {
     for (i, (acme, url, _, _)) in clients.iter_mut().enumerate() {
         let order = loop {
             let v = acme.get_json(url);
-            match v["status"].as_str() {
-                Some("valid" | "invalid") => break v,
-                _ => {}
+            if let Some("valid" | "invalid") = v["status"].as_str() {
+                break v;
             }
             assert!(
                 Instant::now() < deadline,
