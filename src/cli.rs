@@ -23,6 +23,7 @@ upki-ra — uPKI Registration Authority: an ACME v2 (RFC 8555) server for privat
 USAGE:
     upki-ra serve [OPTIONS]     run the ACME server
     upki-ra register --seed S   register this RA on a remote uPKI CA (see register --help)
+    upki-ra ca serve            run the standalone uPKI-compatible CA (see ca --help)
     upki-ra --version           print the version
     upki-ra --help              print this help
 
@@ -112,6 +113,7 @@ pub fn run() -> ExitCode {
     match args.next().as_deref() {
         Some("serve") => {}
         Some("register") => return ca::register::main(args),
+        Some("ca") => return ca::standalone::main(args),
         Some("--version" | "-V") => {
             println!("upki-ra {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
@@ -174,7 +176,7 @@ fn load_config(args: &ServeArgs) -> Result<Config, String> {
     Ok(config)
 }
 
-fn init_logging(level: &str) {
+pub(crate) fn init_logging(level: &str) {
     let filter = level.parse().unwrap_or(log::LevelFilter::Info);
     let cfg = simplelog::ConfigBuilder::new()
         .set_target_level(log::LevelFilter::Off)

@@ -516,6 +516,59 @@ fn standalone_ca_killed_during_finalize_burst() {
     ca_killed_during_finalize_burst(Kind::Standalone);
 }
 
+/// `upki-ra register` against the CA's registration socket: the identity is stored (key 0600)
+/// and the RA serves HTTPS with it after a restart.
+fn register_then_serve(kind: Kind) {
+    let ca = CaProcess::start(kind);
+    let mut ra = start_ra(&ca, free_port(), None);
+    let data = ra.server.data_dir();
+    let out = Command::new(env!("CARGO_BIN_EXE_upki-ra"))
+        .args(["register", "--seed", SEED, "--data-dir"])
+        .arg(&data)
+        .arg("--config")
+        .arg(ca.dir.path.join("ra.toml"))
+        .arg("--register-endpoint")
+        .arg(format!("tcp://127.0.0.1:{}", ca.port + 1))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "register: {out:?}");
+    let key = data.join("tls").join("ra.key");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "key file mode");
+    let chain = pem_to_ders(&std::fs::read_to_string(data.join("tls").join("ra.crt")).unwrap());
+    verify_chain(&ra.server.ca_cert_path(), &chain, "ra.example.test");
+    // A wrong seed is refused.
+    let bad = Command::new(env!("CARGO_BIN_EXE_upki-ra"))
+        .args(["register", "--seed", "wrong", "--data-dir"])
+        .arg(ca.dir.path.join("other"))
+        .arg("--register-endpoint")
+        .arg(format!("tcp://127.0.0.1:{}", ca.port + 1))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success(), "wrong seed accepted");
+    ra.server.restart();
+    assert!(
+        ra.server
+            .stderr()
+            .contains("HTTPS identity from `upki-ra register`"),
+        "{}",
+        ra.server.stderr()
+    );
+}
+
+#[test]
+#[ignore = "interop: needs upki-ca"]
+fn upki_ca_register_then_serve() {
+    register_then_serve(Kind::Python);
+}
+
+#[test]
+#[ignore = "interop: needs upki-ca"]
+fn standalone_ca_register_then_serve() {
+    register_then_serve(Kind::Standalone);
+}
+
 /// Round-trip latency of `get_ca` against the CA (printed; the CA link figure of the issue).
 #[test]
 #[ignore = "interop: needs upki-ca"]

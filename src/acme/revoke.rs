@@ -75,7 +75,7 @@ impl Acme {
             .ok_or_else(|| Problem::new(ProblemType::BadRevocationReason, "unknown reason code"))?;
         // The uPKI CA revokes by subject CN and only the newest certificate of a CN
         // (protocol notes 2, 3): `forward` checks it is this one and that the CRL lists it.
-        crate::ca::revocation::forward(&self.ca, &info, ca_reason).await?;
+        crate::ca::revocation::forward(&self.ca, &der, &info, ca_reason).await?;
         let id = cert.id.clone();
         self.store
             .write(move |w| {

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,6 +19,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::ca::acme_store::AcmeStore;
 use crate::ca::proto::{self, CaError, RevocationReason};
 use crate::pki::cert::der_to_pem;
 use crate::pki::csr::ValidatedCsr;
@@ -48,14 +49,23 @@ struct Server {
     issuer: Issuer,
     state: State,
     state_path: PathBuf,
+    acme: AcmeStore,
 }
 
-/// A running embedded CA; stops (and joins its thread) when dropped.
+/// The registration socket of a standalone CA (spec "Registration on :5001").
+pub(crate) struct Registration {
+    /// `tcp://HOST:PORT` to bind.
+    pub(crate) endpoint: String,
+    /// The seed an RA must present.
+    pub(crate) seed: String,
+}
+
+/// A running embedded CA; stops (and joins its threads) when dropped.
 pub(crate) struct EmbeddedCa {
     cert_path: PathBuf,
     endpoint: String,
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for EmbeddedCa {
@@ -95,6 +105,17 @@ impl EmbeddedCa {
         endpoint: &str,
         data_dir: &Path,
     ) -> Result<EmbeddedCa, CaError> {
+        EmbeddedCa::start_with(ctx, endpoint, data_dir, None)
+    }
+
+    /// Like [`EmbeddedCa::start`], plus a registration socket when `registration` is given
+    /// (the standalone CA, `upki-ra ca serve`).
+    pub(crate) fn start_with(
+        ctx: &zmq::Context,
+        endpoint: &str,
+        data_dir: &Path,
+        registration: Option<Registration>,
+    ) -> Result<EmbeddedCa, CaError> {
         let dir = data_dir.join("ca");
         let issuer = Issuer::load_or_create(&dir).map_err(setup)?;
         let state_path = dir.join(STATE_FILE);
@@ -115,25 +136,54 @@ impl EmbeddedCa {
             Ok(Ok(ep)) if !ep.is_empty() => ep,
             _ => endpoint.to_owned(),
         };
+        let register_socket = match &registration {
+            Some(r) => Some(
+                bind(ctx, &r.endpoint).map_err(|e| setup(format!("bind {}: {e}", r.endpoint)))?,
+            ),
+            None => None,
+        };
         let cert_path = issuer.cert_path().to_path_buf();
         let stop = Arc::new(AtomicBool::new(false));
-        let mut server = Server {
+        let server = Arc::new(Mutex::new(Server {
             issuer,
             state,
+            acme: AcmeStore::new(&dir),
             state_path,
-        };
+        }));
+        let mut threads = Vec::new();
         let flag = Arc::clone(&stop);
-        let (ctx2, ep2) = (ctx.clone(), bound.clone());
-        let thread = thread::Builder::new()
-            .name("upki-ca-server".to_owned())
-            .spawn(move || server.serve(socket, &ctx2, &ep2, &flag))
-            .map_err(setup)?;
+        let (ctx2, ep2, srv) = (ctx.clone(), bound.clone(), Arc::clone(&server));
+        threads.push(
+            thread::Builder::new()
+                .name("upki-ca-server".to_owned())
+                .spawn(move || {
+                    serve(socket, &ctx2, &ep2, &flag, |frame| lock(&srv).handle(frame));
+                })
+                .map_err(setup)?,
+        );
+        if let (Some(reg), Some(socket)) = (registration, register_socket) {
+            let flag = Arc::clone(&stop);
+            let ctx2 = ctx.clone();
+            let srv = Arc::clone(&server);
+            let ep = reg.endpoint.clone();
+            threads.push(
+                thread::Builder::new()
+                    .name("upki-ca-register".to_owned())
+                    .spawn(move || {
+                        serve(socket, &ctx2, &ep, &flag, |frame| {
+                            lock(&srv).handle_registration(frame, &reg.seed)
+                        });
+                    })
+                    .map_err(setup)?,
+            );
+            log::info!("uPKI CA registration on {}", reg.endpoint);
+        }
         log::info!("embedded uPKI CA listening on {bound}");
         Ok(EmbeddedCa {
             cert_path,
             endpoint: bound,
             stop,
-            thread: Some(thread),
+            threads,
         })
     }
 
@@ -152,57 +202,64 @@ impl EmbeddedCa {
 impl Drop for EmbeddedCa {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
 }
 
-impl Server {
-    fn serve(
-        &mut self,
-        mut socket: zmq::Socket,
-        ctx: &zmq::Context,
-        endpoint: &str,
-        stop: &AtomicBool,
-    ) {
-        while !stop.load(Ordering::Relaxed) {
-            let frame = match socket.recv_bytes(0) {
-                Ok(f) => f,
-                Err(zmq::Error::EAGAIN) => continue,
-                Err(zmq::Error::ETERM) => return,
-                Err(e) => {
-                    log::error!("embedded CA recv: {e}");
-                    thread::sleep(Duration::from_millis(100));
-                    continue;
+/// A poisoned lock means a handler panicked mid-request; the state it guards is only changed
+/// through `persist` (durable first), so it is still consistent.
+fn lock(server: &Mutex<Server>) -> std::sync::MutexGuard<'_, Server> {
+    server.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The REP loop of one socket: one request, one reply from `handle`, until `stop`.
+fn serve(
+    mut socket: zmq::Socket,
+    ctx: &zmq::Context,
+    endpoint: &str,
+    stop: &AtomicBool,
+    mut handle: impl FnMut(&[u8]) -> String,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        let frame = match socket.recv_bytes(0) {
+            Ok(f) => f,
+            Err(zmq::Error::EAGAIN) => continue,
+            Err(zmq::Error::ETERM) => return,
+            Err(e) => {
+                log::error!("embedded CA recv: {e}");
+                thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        let reply = handle(&frame);
+        if let Err(e) = socket.send(reply.as_bytes(), 0) {
+            // A REP socket that could not send is stuck in lockstep: rebind a fresh one.
+            log::error!("embedded CA send: {e}; rebinding {endpoint}");
+            // libzmq releases a closed socket's endpoint asynchronously: unbind first so
+            // the name is free for the new socket at once.
+            let _ = socket.unbind(endpoint);
+            drop(socket);
+            socket = loop {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                match bind(ctx, endpoint) {
+                    Ok(s) => break s,
+                    Err(e) => {
+                        log::error!("embedded CA rebind {endpoint}: {e}");
+                        thread::sleep(Duration::from_millis(500));
+                    }
                 }
             };
-            let reply = self.handle(&frame);
-            if let Err(e) = socket.send(reply.as_bytes(), 0) {
-                // A REP socket that could not send is stuck in lockstep: rebind a fresh one.
-                log::error!("embedded CA send: {e}; rebinding {endpoint}");
-                // libzmq releases a closed socket's endpoint asynchronously: unbind first so
-                // the name is free for the new socket at once.
-                let _ = socket.unbind(endpoint);
-                drop(socket);
-                socket = loop {
-                    if stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    match bind(ctx, endpoint) {
-                        Ok(s) => break s,
-                        Err(e) => {
-                            log::error!("embedded CA rebind {endpoint}: {e}");
-                            thread::sleep(Duration::from_millis(500));
-                        }
-                    }
-                };
-            }
         }
-        // Free the endpoint now, so a CA started right after this one can bind it.
-        let _ = socket.unbind(endpoint);
     }
+    // Free the endpoint now, so a CA started right after this one can bind it.
+    let _ = socket.unbind(endpoint);
+}
 
+impl Server {
     /// One request frame → one reply frame.
     fn handle(&mut self, frame: &[u8]) -> String {
         let request: Value = match serde_json::from_slice(frame) {
@@ -222,6 +279,15 @@ impl Server {
             "list_profiles" => proto::answer(&PROFILES.iter().map(|p| p.name).collect::<Vec<_>>()),
             "get_profile" => self.get_profile(params),
             "view" => self.view(params),
+            other if other.starts_with("acme_") => match other {
+                // RA-side issuance and revocation through the acme_ names.
+                "acme_issue_certificate" => self.sign(params),
+                "acme_revoke_certificate" => self.revoke_pem(params),
+                _ => self
+                    .acme
+                    .handle(other, params)
+                    .unwrap_or_else(|| proto::error(&format!("[700] Unknown task: {other}"))),
+            },
             other => proto::error(&format!("[700] Unknown task: {other}")),
         }
     }
@@ -315,6 +381,155 @@ impl Server {
         }
     }
 
+    /// `acme_revoke_certificate`: `certificate` (PEM), `reason` (RFC 5280 code). Unlike `revoke`
+    /// by name, this reaches any certificate this CA issued, also superseded ones.
+    fn revoke_pem(&mut self, params: &Value) -> String {
+        let Some(pem) = params.get("certificate").and_then(Value::as_str) else {
+            return proto::error("[900] Missing certificate");
+        };
+        let code = params.get("reason").and_then(Value::as_u64).unwrap_or(0);
+        let Some(reason) = u8::try_from(code)
+            .ok()
+            .and_then(RevocationReason::from_code)
+        else {
+            return proto::error(&format!("[900] Invalid revocation reason: {code}"));
+        };
+        let info = match crate::pki::pem_to_ders(pem)
+            .ok()
+            .and_then(|d| d.into_iter().next())
+            .map(|der| (crate::pki::verify_issued_by(&der, &self.root_der()), der))
+        {
+            Some((Ok(()), der)) => match crate::pki::cert_info(&der) {
+                Ok(i) => i,
+                Err(e) => return proto::error(&format!("[300] {e}")),
+            },
+            _ => return proto::error("[300] not a certificate issued by this CA"),
+        };
+        if self.state.revoked.iter().any(|r| r.serial == info.serial) {
+            return proto::error(&format!(
+                "[900] Certificate already revoked: {}",
+                info.serial
+            ));
+        }
+        let mut next = self.state.clone();
+        next.revoked.push(RevokedEntry {
+            serial: info.serial.clone(),
+            name: info.dns_names.first().cloned().unwrap_or_default(),
+            revoked_at: now(),
+            reason: reason.code(),
+        });
+        match self.persist(next) {
+            Ok(()) => proto::answer(&true),
+            Err(e) => proto::error(&format!("[100] {e}")),
+        }
+    }
+
+    fn root_der(&self) -> Vec<u8> {
+        crate::pki::pem_to_ders(&self.issuer.cert_pem())
+            .ok()
+            .and_then(|d| d.into_iter().next())
+            .unwrap_or_default()
+    }
+
+    /// The registration socket: `register` (seed, cn, profile, sans) and `status` (cn).
+    fn handle_registration(&mut self, frame: &[u8], seed: &str) -> String {
+        let request: Value = match serde_json::from_slice(frame) {
+            Ok(v) => v,
+            Err(e) => return proto::error(&format!("Invalid JSON: {e}")),
+        };
+        let empty = Value::Object(Default::default());
+        let params = request.get("params").unwrap_or(&empty);
+        let cn = params.get("cn").and_then(Value::as_str).unwrap_or("");
+        match request.get("TASK").and_then(Value::as_str) {
+            Some("register") => {}
+            Some("status") => {
+                return match self.state.issued.get(cn) {
+                    Some(serial) => proto::answer(&serde_json::json!({
+                        "status": "registered",
+                        "node": {"cn": cn, "serial": serial},
+                    })),
+                    None => proto::answer(&serde_json::json!({"status": "not_registered"})),
+                };
+            }
+            Some(other) => return proto::error(&format!("[700] Unknown task: {other}")),
+            None => return proto::error("[700] Missing TASK"),
+        }
+        let given = params.get("seed").and_then(Value::as_str).unwrap_or("");
+        if seed.is_empty() || !ring_eq(given.as_bytes(), seed.as_bytes()) {
+            return proto::error("[700] Invalid registration seed");
+        }
+        // Protocol note 4: a CN with `/` or `..` breaks name-keyed storage.
+        if cn.is_empty() || cn.len() > 64 || cn.contains('/') || cn.contains("..") {
+            return proto::error("[700] Missing or invalid cn parameter");
+        }
+        let profile_name = params
+            .get("profile")
+            .and_then(Value::as_str)
+            .unwrap_or("ra");
+        let Some(profile) = issuer::profile(profile_name) else {
+            return proto::error(&format!("[500] Profile not found: {profile_name}"));
+        };
+        let mut dns = Vec::new();
+        let mut ips = Vec::new();
+        match cn.parse::<std::net::IpAddr>() {
+            Ok(ip) => ips.push(ip),
+            Err(_) => dns.push(cn.to_owned()),
+        }
+        for san in params
+            .get("sans")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let value = san.get("value").and_then(Value::as_str).unwrap_or("");
+            match san.get("type").and_then(Value::as_str) {
+                Some(t) if t.eq_ignore_ascii_case("IP") => match value.parse() {
+                    Ok(ip) if !ips.contains(&ip) => ips.push(ip),
+                    Ok(_) => {}
+                    Err(_) => return proto::error(&format!("[200] Invalid IP address: {value}")),
+                },
+                Some(t) if t.eq_ignore_ascii_case("DNS") => {
+                    if !dns.iter().any(|d| d == value) {
+                        dns.push(value.to_owned());
+                    }
+                }
+                _ => return proto::error("[200] SAN type must be DNS or IP"),
+            }
+        }
+        let rng = ring::rand::SystemRandom::new();
+        let alg = &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING;
+        let Ok(pkcs8) = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng) else {
+            return proto::error("[400] key generation failed");
+        };
+        let Ok(key) = ring::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng) else {
+            return proto::error("[400] key generation failed");
+        };
+        let csr =
+            match crate::pki::build_csr(&key, &dns, &ips).map(|der| ValidatedCsr::from_der(&der)) {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => return proto::error(&format!("[300] {e}")),
+                Err(e) => return proto::error(&format!("[300] {e}")),
+            };
+        let (leaf, serial) = match self.issuer.issue(&csr, profile) {
+            Ok(x) => x,
+            Err(e) => return proto::error(&format!("[300] {e}")),
+        };
+        let mut next = self.state.clone();
+        next.issued.insert(cn.to_owned(), serial);
+        if let Err(e) = self.persist(next) {
+            return proto::error(&format!("[100] {e}"));
+        }
+        log::info!("registered RA node {cn:?} (profile {profile_name})");
+        proto::answer(&serde_json::json!({
+            "status": "registered",
+            "cn": cn,
+            "profile": profile_name,
+            "certificate": der_to_pem("CERTIFICATE", &leaf),
+            "private_key": der_to_pem("PRIVATE KEY", pkcs8.as_ref()),
+            "ca_certificate": self.issuer.cert_pem(),
+        }))
+    }
+
     /// `view`: what the CA holds for a name (like upki-ca: the newest certificate of the name).
     fn view(&self, params: &Value) -> String {
         let dn = params.get("dn").and_then(Value::as_str).unwrap_or("");
@@ -355,6 +570,11 @@ impl Server {
         self.state = next;
         Ok(())
     }
+}
+
+/// Seed comparison whose time does not depend on where the inputs differ.
+fn ring_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

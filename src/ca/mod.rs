@@ -5,11 +5,13 @@
 //! - [`embedded`]: [`EmbeddedCa`], a uPKI-compatible CA server over `pki::issuer`.
 #![forbid(unsafe_code)]
 
+pub(crate) mod acme_store;
 pub(crate) mod client;
 pub(crate) mod embedded;
 pub(crate) mod proto;
 pub(crate) mod register;
 pub(crate) mod revocation;
+pub(crate) mod standalone;
 pub(crate) mod sync;
 
 #[allow(unused_imports)]

@@ -118,9 +118,10 @@ async fn current_serial(ca: &CaClient, cn: &str) -> Result<Option<String>, CaErr
     proto::parse_serial(&view.serial_number).map(Some)
 }
 
-/// Revokes the certificate described by `info` at the CA, and proves it happened.
+/// Revokes the certificate `leaf_der` (described by `info`) at the CA, and proves it happened.
 pub(crate) async fn forward(
     ca: &CaClient,
+    leaf_der: &[u8],
     info: &CertInfo,
     reason: RevocationReason,
 ) -> Result<(), RevokeError> {
@@ -128,13 +129,31 @@ pub(crate) async fn forward(
     if let Some(current) = current_serial(ca, &cn).await?
         && current != info.serial
     {
-        return Err(RevokeError::Superseded {
-            cn,
-            ours: info.serial.clone(),
-            current,
-        });
+        // Not the CA's newest certificate for this name: only a CA that revokes by
+        // certificate (`acme_revoke_certificate`, our own CA) can still revoke it.
+        let by_cert = ca
+            .call_raw(
+                "acme_revoke_certificate",
+                serde_json::json!({
+                    "certificate": crate::pki::der_to_pem("CERTIFICATE", leaf_der),
+                    "reason": reason.code(),
+                }),
+            )
+            .await;
+        match by_cert {
+            Ok(_) => {}
+            Err(CaError::Remote { message, .. }) if message.starts_with("Unknown task") => {
+                return Err(RevokeError::Superseded {
+                    cn,
+                    ours: info.serial.clone(),
+                    current,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        ca.revoke(&cn, reason).await?;
     }
-    ca.revoke(&cn, reason).await?;
     let crl = ca.get_crl().await?;
     if !crl_lists(&crl, &info.serial)? {
         return Err(RevokeError::NotListed {

@@ -25,6 +25,37 @@ pub(crate) struct Config {
     pub(crate) validation: ValidationConfig,
     /// Logging.
     pub(crate) log: LogConfig,
+    /// The standalone CA (`upki-ra ca serve`).
+    pub(crate) ca_server: CaServerConfig,
+}
+
+/// `[ca_server]`: the standalone uPKI-compatible CA.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct CaServerConfig {
+    /// Address both sockets bind to.
+    pub(crate) listen: IpAddr,
+    /// Task socket port (upki-ca: 5000).
+    pub(crate) port: u16,
+    /// Registration socket port (upki-ca: 5001).
+    pub(crate) register_port: u16,
+    /// Where the CA keeps its root key (0600), certificate, CRL state and `acme_*` objects.
+    pub(crate) data_dir: PathBuf,
+    /// File holding the registration seed; without it (and without `UPKI_CA_SEED`) the
+    /// registration socket stays closed.
+    pub(crate) seed_file: Option<PathBuf>,
+}
+
+impl Default for CaServerConfig {
+    fn default() -> Self {
+        CaServerConfig {
+            listen: IpAddr::from([127, 0, 0, 1]),
+            port: 5000,
+            register_port: 5001,
+            data_dir: PathBuf::from("./upki-ca-data"),
+            seed_file: None,
+        }
+    }
 }
 
 /// `[server]`
@@ -334,6 +365,15 @@ impl Config {
             ));
         }
         self.allowed_networks()?;
+        if self.ca_server.port == 0
+            || self.ca_server.register_port == 0
+            || self.ca_server.port == self.ca_server.register_port
+        {
+            return Err(err(
+                "ca_server.port",
+                "port and register_port must be distinct and between 1 and 65535",
+            ));
+        }
         if !["error", "warn", "info", "debug", "trace"].contains(&self.log.level.as_str()) {
             return Err(err(
                 "log.level",

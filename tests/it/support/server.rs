@@ -99,6 +99,12 @@ impl Server {
         self.data.path.join("ca").join("ca.crt")
     }
 
+    /// The server's data directory.
+    #[allow(dead_code, reason = "used by tests/interop_upki_ca.rs, not by tests/it")]
+    pub(crate) fn data_dir(&self) -> PathBuf {
+        self.data.path.clone()
+    }
+
     pub(crate) fn base_url(&self) -> String {
         format!("https://127.0.0.1:{}", self.port)
     }
