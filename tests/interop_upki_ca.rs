@@ -516,6 +516,58 @@ fn standalone_ca_killed_during_finalize_burst() {
     ca_killed_during_finalize_burst(Kind::Standalone);
 }
 
+/// Protocol note 3: two certificates for the same CN; revoking the older one. upki-ca keeps
+/// only the newest per CN, so the RA must refuse honestly (serverInternal saying why) and keep
+/// the certificate unrevoked; our CA revokes it by certificate and its CRL lists it.
+fn revoke_superseded(kind: Kind) {
+    let ca = CaProcess::start(kind);
+    let http01 = Http01Responder::start();
+    let ra = start_ra(&ca, http01.port(), None);
+    let mut acme = Acme::new(&ra.server);
+    acme.new_account();
+    let ids = [Identifier::dns(NAMES[0])];
+    let older = acme.issue(&ids, Some(NAMES[0]), &http01);
+    let newer = acme.issue(&ids, Some(NAMES[0]), &http01);
+    let r = acme.revoke(&older.chain_der[0], Some(1));
+    let older_serial = hex(&summarize(&older.chain_der[0]).serial);
+    match kind {
+        Kind::Python => {
+            assert_eq!(r.status, 500, "{r}");
+            let text = r.text();
+            assert!(
+                text.contains("serverInternal") && text.contains("newest certificate"),
+                "{text}"
+            );
+            assert!(!ca.crl_serials().contains(&older_serial));
+            // Not recorded as revoked: revoking the newest one still works.
+            let r = acme.revoke(&newer.chain_der[0], Some(1));
+            assert_eq!(r.status, 200, "{r}");
+            assert!(
+                ca.crl_serials()
+                    .contains(&hex(&summarize(&newer.chain_der[0]).serial))
+            );
+        }
+        Kind::Standalone => {
+            assert_eq!(r.status, 200, "{r}");
+            assert!(ca.crl_serials().contains(&older_serial));
+            let again = acme.revoke(&older.chain_der[0], Some(1));
+            assert_eq!(again.status, 400, "{again}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "interop: needs upki-ca"]
+fn upki_ca_revoke_superseded_is_refused_honestly() {
+    revoke_superseded(Kind::Python);
+}
+
+#[test]
+#[ignore = "interop: needs upki-ca"]
+fn standalone_ca_revokes_superseded_by_certificate() {
+    revoke_superseded(Kind::Standalone);
+}
+
 /// `upki-ra register` against the CA's registration socket: the identity is stored (key 0600)
 /// and the RA serves HTTPS with it after a restart.
 fn register_then_serve(kind: Kind) {

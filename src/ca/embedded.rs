@@ -700,15 +700,30 @@ mod tests {
                 "{err:?}"
             );
             let err = client
-                .request("acme_sync_account", serde_json::json!({}))
+                .request("renew", serde_json::json!({}))
                 .await
                 .unwrap_err();
             assert_eq!(
                 err,
                 CaError::Remote {
                     code: Some(700),
-                    message: "Unknown task: acme_sync_account".to_owned()
+                    message: "Unknown task: renew".to_owned()
                 }
+            );
+            // The acme_* tasks are implemented (ca::acme_store) and check their params.
+            let err = client
+                .request("acme_sync_account", serde_json::json!({}))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    CaError::Remote {
+                        code: Some(200),
+                        ..
+                    }
+                ),
+                "{err:?}"
             );
             let err = client
                 .revoke("unknown.lan", RevocationReason::Unspecified)

@@ -100,7 +100,10 @@ impl Server {
     }
 
     /// The server's data directory.
-    #[allow(dead_code, reason = "used by tests/interop_upki_ca.rs, not by tests/it")]
+    #[allow(
+        dead_code,
+        reason = "used by tests/interop_upki_ca.rs, not by tests/it"
+    )]
     pub(crate) fn data_dir(&self) -> PathBuf {
         self.data.path.clone()
     }
