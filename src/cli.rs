@@ -24,6 +24,7 @@ USAGE:
     upki-ra serve [OPTIONS]     run the ACME server
     upki-ra register --seed S   register this RA on a remote uPKI CA (see register --help)
     upki-ra ca serve            run the standalone uPKI-compatible CA (see ca --help)
+    upki-ra rebuild --from-ca   rebuild a fresh RA's state from the CA (see rebuild --help)
     upki-ra --version           print the version
     upki-ra --help              print this help
 
@@ -114,6 +115,7 @@ pub fn run() -> ExitCode {
         Some("serve") => {}
         Some("register") => return ca::register::main(args),
         Some("ca") => return ca::standalone::main(args),
+        Some("rebuild") => return ca::rebuild::main(args),
         Some("--version" | "-V") => {
             println!("upki-ra {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;

@@ -110,6 +110,12 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Empties the outbox (after a rebuild from the CA: it already holds everything).
+    pub(crate) fn sync_clear(&mut self) -> Result<(), StoreError> {
+        self.t.sync_queue.clear(&mut self.txn)?;
+        Ok(())
+    }
+
     /// Records the issuance intent (with the order's move to `processing`).
     pub(crate) fn put_intent(&mut self, intent: &IssuanceIntent) -> Result<(), StoreError> {
         let t = self.t.issuance;
