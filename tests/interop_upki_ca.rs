@@ -369,6 +369,34 @@ fn lego_obtain_and_revoke(kind: Kind) {
         listed.contains(&serial),
         "CRL of the CA does not list {serial}: {listed:?}"
     );
+
+    // acme_sync: upki-ca answers Unknown task (logged once, ACME unaffected); our CA keeps it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let done = match kind {
+            Kind::Python => ra
+                .server
+                .stderr()
+                .contains("acme_sync: the CA does not implement"),
+            Kind::Standalone => ca
+                .try_request("acme_list_certificates", json!({}))
+                .is_ok_and(|l| l.as_array().is_some_and(|a| !a.is_empty())),
+        };
+        if done {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", ra.server.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        ra.server
+            .stderr()
+            .matches("acme_sync: the CA does not implement")
+            .count()
+            <= 1,
+        "Unknown task logged more than once:\n{}",
+        ra.server.stderr()
+    );
 }
 
 #[test]
@@ -724,32 +752,45 @@ fn standalone_ca_register_then_serve() {
     register_then_serve(Kind::Standalone);
 }
 
-/// Round-trip latency of `get_ca` against the CA (printed; the CA link figure of the issue).
+/// Round trips to the CA over tcp (printed: the CA link figures of the issue): `list_profiles`
+/// (transport + dispatch) and `sign` (a P-256 CSR, profile server).
 #[test]
 #[ignore = "interop: needs upki-ca"]
 fn upki_ca_round_trip_latency() {
+    let csr_der = CertKey::generate().csr(Some(NAMES[0]), &[Identifier::dns(NAMES[0])]);
+    let csr_pem = format!(
+        "-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n",
+        base64::engine::general_purpose::STANDARD.encode(&csr_der)
+    );
     for kind in [Kind::Python, Kind::Standalone] {
         let ca = CaProcess::start(kind);
         let ctx = zmq::Context::new();
         let s = ctx.socket(zmq::REQ).unwrap();
         s.set_rcvtimeo(5000).unwrap();
         s.connect(&ca.endpoint()).unwrap();
-        let mut times = Vec::new();
-        for _ in 0..200 {
-            let t0 = Instant::now();
-            s.send(br#"{"TASK":"list_profiles","params":{}}"#.as_slice(), 0)
-                .unwrap();
-            s.recv_bytes(0).unwrap();
-            times.push(t0.elapsed());
+        for (task, params, n) in [
+            ("list_profiles", json!({}), 200),
+            ("sign", json!({"csr": csr_pem, "profile": "server"}), 50),
+        ] {
+            let frame = json!({"TASK": task, "params": params}).to_string();
+            let mut times = Vec::new();
+            for _ in 0..n {
+                let t0 = Instant::now();
+                s.send(frame.as_bytes(), 0).unwrap();
+                let reply: Value = serde_json::from_slice(&s.recv_bytes(0).unwrap()).unwrap();
+                times.push(t0.elapsed());
+                assert_eq!(reply["EVENT"], "ANSWER", "{reply}");
+            }
+            times.sort();
+            let mut out = std::io::stderr();
+            writeln!(
+                out,
+                "{kind:?} CA {task} round trip over tcp: median {:?}, max {:?} (n={n})",
+                times[n / 2],
+                times[n - 1]
+            )
+            .unwrap();
+            assert!(times[n / 2] < Duration::from_secs(1));
         }
-        times.sort();
-        let mut out = std::io::stderr();
-        writeln!(
-            out,
-            "{kind:?} CA list_profiles round trip over tcp: median {:?}, p99 {:?}",
-            times[100], times[198]
-        )
-        .unwrap();
-        assert!(times[100] < Duration::from_secs(1));
     }
 }
