@@ -435,6 +435,29 @@ fn upki_ca_csr_without_cn_is_bad_csr() {
     );
     let detail = order["error"]["detail"].as_str().unwrap();
     assert!(detail.contains("common name"), "{detail}");
+
+    // meta.profiles comes from the CA's list_profiles (minus its ca/ra profiles); an unknown
+    // profile is refused at newOrder.
+    let profiles = acme.directory["meta"]["profiles"].clone();
+    for p in ["server", "webapp", "laptop", "user", "admin"] {
+        assert!(profiles.get(p).is_some(), "{p} missing: {profiles}");
+    }
+    assert!(
+        profiles.get("ca").is_none() && profiles.get("ra").is_none(),
+        "{profiles}"
+    );
+    let url = acme.url("newOrder");
+    let r = acme.post(
+        &url,
+        Some(&json!({"identifiers": [{"type": "dns", "value": NAMES[1]}], "profile": "nope"})),
+    );
+    assert_eq!(r.status, 400, "{r}");
+    let r = acme.post(
+        &url,
+        Some(&json!({"identifiers": [{"type": "dns", "value": NAMES[1]}], "profile": "webapp"})),
+    );
+    assert_eq!(r.status, 201, "{r}");
+    assert_eq!(r.json()["profile"], "webapp");
 }
 
 /// Catalog #58 and the failure behaviour: the CA dies during a burst of finalizes; finalize
@@ -551,6 +574,26 @@ fn ca_killed_during_finalize_burst(kind: Kind) {
         log.contains("asking the CA again"),
         "the restart resumed nothing:\n{log}"
     );
+    // The acme_sync outbox outlived the CA outage and the RA crash: our CA ends up with the
+    // final state of every order.
+    if let Kind::Standalone = kind {
+        for (i, (acme, url, _, _)) in clients.iter_mut().enumerate() {
+            let status = acme.get_json(url)["status"].clone();
+            let id = url.rsplit('/').next().unwrap().to_owned();
+            loop {
+                let at_ca = ca.try_request("acme_get_order", json!({"order_id": id}));
+                if at_ca.as_ref().is_ok_and(|o| o["status"] == status) {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline + Duration::from_secs(60),
+                    "order {i} not synced ({status}): {at_ca:?}\n{}",
+                    ra.server.stderr()
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
 }
 
 #[test]
