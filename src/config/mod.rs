@@ -464,6 +464,19 @@ mod tests {
         assert!(e.to_string().contains("line 2"), "{e}");
     }
 
+    // CONVENTIONS #11: the example configuration in the README parses.
+    #[test]
+    fn readme_example_parses() {
+        let readme = include_str!("../../README.md");
+        let block = readme
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .unwrap();
+        let c = Config::parse(block).unwrap();
+        assert_eq!(c.ca_server.port, 5000);
+    }
+
     #[test]
     fn ca_section() {
         let c = Config::parse("[ca]\nendpoint = \"tcp://10.0.0.2:5000\"\n").unwrap();
