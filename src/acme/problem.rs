@@ -269,7 +269,14 @@ impl From<ValidationError> for Problem {
 impl From<RevokeError> for Problem {
     fn from(e: RevokeError) -> Problem {
         match e {
-            RevokeError::Ca(e) => e.into(),
+            // Whatever the CA answered, the revocation did not happen; never a CSR problem.
+            RevokeError::Ca(e) => {
+                log::error!("revocation refused or failed at the CA: {e}");
+                Problem::new(
+                    ProblemType::ServerInternal,
+                    format!("the certificate was not revoked: {e}"),
+                )
+            }
             // The CA cannot (or did not verifiably) revoke: say so rather than claim success.
             other => {
                 log::warn!("revocation not done by the CA: {other}");
