@@ -92,3 +92,58 @@ fn bad_config_is_one_line_naming_the_key() {
     refused("", &["--listen", "nowhere"], "--listen");
     refused("", &["--frobnicate"], "unknown option");
 }
+
+/// `server.plain_listen`: the optional plain-HTTP listener for a TLS-terminating reverse proxy
+/// serves the same resources, with URLs built from `server.base_url`.
+#[test]
+fn plain_http_listener_behind_a_proxy() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+
+    use super::support::server::free_port;
+
+    let dir = TempDir::new("upki-ra-plain");
+    let (tls_port, plain_port) = (free_port(), free_port());
+    let file = dir.path.join("ra.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{tls_port}\"\nplain_listen = \"127.0.0.1:{plain_port}\"\n\
+             base_url = \"https://ra.example.test\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_upki-ra"))
+        .args(["serve", "--config", file.to_str().unwrap(), "--data-dir"])
+        .arg(dir.path.join("data"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let answer = loop {
+        let attempt = std::net::TcpStream::connect(("127.0.0.1", plain_port)).and_then(|mut s| {
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            s.write_all(
+                b"GET /acme/directory HTTP/1.1\r\nHost: ra.example.test\r\nConnection: close\r\n\r\n",
+            )?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out)
+        });
+        match attempt {
+            Ok(out) if !out.is_empty() => break out,
+            _ if Instant::now() > deadline => {
+                let _ = child.kill();
+                panic!("plain listener never answered");
+            }
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains("\"newNonce\":\"https://ra.example.test/acme/new-nonce\""),
+        "{answer}"
+    );
+}
