@@ -202,7 +202,7 @@ impl Acme {
         let mut subs = Vec::new();
         for ident in identifiers {
             let sub = |kind: ProblemType, detail: String| Subproblem {
-                kind: kind.urn(),
+                kind,
                 detail,
                 identifier: ident.clone(),
             };

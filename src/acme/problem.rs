@@ -77,11 +77,17 @@ impl ProblemType {
     }
 }
 
+impl Serialize for ProblemType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.urn())
+    }
+}
+
 /// A problem about one identifier of a request (RFC 8555 §6.7.1).
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct Subproblem {
     #[serde(rename = "type")]
-    pub(crate) kind: String,
+    pub(crate) kind: ProblemType,
     pub(crate) detail: String,
     pub(crate) identifier: crate::store::records::Identifier,
 }
@@ -151,11 +157,11 @@ impl Problem {
         if subs.len() == 1
             && let Some(sub) = subs.pop()
         {
-            let kind = sub.kind.clone();
-            let mut p = Problem::malformed(format!("{}: {}", sub.identifier.value, sub.detail));
+            let mut p = Problem::new(
+                sub.kind,
+                format!("{}: {}", sub.identifier.value, sub.detail),
+            );
             p.subproblems = vec![sub];
-            p.kind = type_from_urn(&kind).unwrap_or(ProblemType::Malformed);
-            p.status = p.kind.status();
             return p;
         }
         let detail = format!("{} identifiers were refused; see subproblems", subs.len());
@@ -163,9 +169,9 @@ impl Problem {
         // Use the common type when all subproblems agree, as Boulder does.
         if let Some(first) = subs.first()
             && subs.iter().all(|s| s.kind == first.kind)
-            && let Some(t) = type_from_urn(&first.kind)
         {
-            p.kind = t;
+            p.kind = first.kind;
+            p.status = first.kind.status();
         }
         p.subproblems = subs;
         p
@@ -191,35 +197,6 @@ impl Problem {
         let body = serde_json::to_vec(&self.doc()).unwrap_or_default();
         Response::new(self.status).with_body("application/problem+json", body)
     }
-}
-
-fn type_from_urn(urn: &str) -> Option<ProblemType> {
-    use ProblemType::*;
-    let name = urn.strip_prefix("urn:ietf:params:acme:error:")?;
-    [
-        AccountDoesNotExist,
-        AlreadyRevoked,
-        BadCsr,
-        BadNonce,
-        BadPublicKey,
-        BadRevocationReason,
-        BadSignatureAlgorithm,
-        Compound,
-        Connection,
-        Dns,
-        IncorrectResponse,
-        InvalidContact,
-        InvalidProfile,
-        Malformed,
-        OrderNotReady,
-        RejectedIdentifier,
-        ServerInternal,
-        Unauthorized,
-        UnsupportedContact,
-        UnsupportedIdentifier,
-    ]
-    .into_iter()
-    .find(|t| t.name() == name)
 }
 
 impl From<JwsError> for Problem {
@@ -334,7 +311,7 @@ mod tests {
             value: v.into(),
         };
         let sub = |v: &str| Subproblem {
-            kind: ProblemType::RejectedIdentifier.urn(),
+            kind: ProblemType::RejectedIdentifier,
             detail: "not allowed".into(),
             identifier: id(v),
         };
