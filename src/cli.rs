@@ -238,7 +238,8 @@ fn serve(config: Config) -> Result<(), String> {
         let acme = Arc::new(Acme {
             urls: urls.clone(),
             store,
-            nonces: NonceStore::new(65_536),
+            // Outstanding nonces kept (each ~0.2 KiB): plenty for a LAN, bounded for a small box.
+            nonces: NonceStore::new(4096),
             ca,
             issuer,
             validator,
