@@ -225,6 +225,29 @@ fn s8_4_wildcard_issued_through_dns01() {
     assert_eq!(names, ["*.wild.example.test", "wild.example.test"]);
 }
 
+/// RFC 8738 §3, §7: an IP identifier (127.0.0.1, inside `--allow-validation-to 127.0.0.0/8`)
+/// validated by http-01 with `Host: 127.0.0.1`; the certificate has one iPAddress SAN and no
+/// dNSName.
+#[test]
+fn rfc8738_ip_identifier_issued_through_http01() {
+    let env = ChallengeEnv::start("");
+    let mut acme = Acme::new(&env.server);
+    acme.new_account();
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let issued = acme.issue(&[Identifier::Ip(ip)], None, &env.http01);
+    let leaf = summarize(&issued.chain_der[0]);
+    assert_eq!(leaf.ip_addrs, [ip]);
+    assert!(leaf.dns_names.is_empty(), "{leaf:?}");
+    assert!(
+        env.http01
+            .hits()
+            .iter()
+            .any(|h| h.host == "127.0.0.1" || h.host == format!("127.0.0.1:{}", env.http01.port())),
+        "no request with Host: 127.0.0.1: {:?}",
+        env.http01.hits()
+    );
+}
+
 /// RFC 8555 §8.2: a failed attempt keeps the challenge `processing` with the error and a
 /// `Retry-After`; a client re-POST retries at once and can then succeed.
 #[test]
