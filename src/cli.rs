@@ -287,6 +287,7 @@ fn serve(config: Config) -> Result<(), String> {
             },
             executor: Arc::clone(&ex),
         });
+        acme.resume_validations();
         let limits = http::Limits {
             max_connections: config.server.max_connections,
             ..http::Limits::default()

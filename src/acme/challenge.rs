@@ -134,6 +134,49 @@ impl Acme {
         self.challenge_response(&updated, id)
     }
 
+    /// Restarts the validations a server restart interrupted: every challenge left
+    /// `processing` in a pending authorization of a pending order gets a new task (RFC 8555
+    /// §8.2: clients poll and would otherwise wait until the authorization expires). Called once
+    /// at start-up.
+    pub(crate) fn resume_validations(self: &Arc<Self>) {
+        let found = self.store.read(|r| {
+            let mut jobs = Vec::new();
+            for order in r.orders_in_status(OrderStatus::Pending)? {
+                for authz_id in &order.authz_ids {
+                    let Some(authz) = r.authz(authz_id)? else {
+                        continue;
+                    };
+                    if state::authz_status(&authz, now()) != AuthzStatus::Pending {
+                        continue;
+                    }
+                    let Some(account) = r.account(&authz.account_id)? else {
+                        continue;
+                    };
+                    for c in &authz.challenges {
+                        if c.status == ChallengeStatus::Processing {
+                            jobs.push(self.job(&authz, c, &account.thumbprint));
+                        }
+                    }
+                }
+            }
+            Ok(jobs)
+        });
+        match found {
+            Ok(jobs) => {
+                for job in jobs {
+                    log::info!(
+                        "resuming the {} validation of {} after a restart",
+                        job.kind,
+                        job.identifier_value
+                    );
+                    let me = Arc::clone(self);
+                    self.executor.spawn(me.validate(job)).detach();
+                }
+            }
+            Err(e) => log::error!("cannot list the validations to resume: {e}"),
+        }
+    }
+
     /// What the validation task of `challenge` needs. RFC 8555 §8.1: the key authorization
     /// uses the account key current at this request (`thumbprint`).
     fn job(&self, authz: &AuthzRecord, challenge: &ChallengeRecord, thumbprint: &str) -> Job {
@@ -195,7 +238,7 @@ impl Acme {
                     if last {
                         record_outcome(w, &authz_id, &chall_id, error, now())
                     } else {
-                        record_failed_attempt(w, &authz_id, &chall_id, error)
+                        record_failed_attempt(w, &authz_id, &chall_id, error, now())
                     }
                 })
                 .await;
@@ -244,6 +287,7 @@ fn record_failed_attempt(
     authz_id: &str,
     challenge_id: &str,
     error: Option<serde_json::Value>,
+    now: i64,
 ) -> Result<Recorded, crate::store::StoreError> {
     let Some(mut authz) = w.authz(authz_id)? else {
         return Ok(Recorded::Gone);
@@ -251,8 +295,12 @@ fn record_failed_attempt(
     let Some(c) = authz.challenges.iter_mut().find(|c| c.id == challenge_id) else {
         return Ok(Recorded::Gone);
     };
-    if c.status != ChallengeStatus::Processing || authz.status != AuthzStatus::Pending {
+    if c.status != ChallengeStatus::Processing {
         return Ok(Recorded::Gone);
+    }
+    if authz.status != AuthzStatus::Pending {
+        // Settled by another challenge meanwhile: this one ends now, with its error.
+        return record_outcome(w, authz_id, challenge_id, error, now).map(|_| Recorded::Gone);
     }
     c.error = error;
     w.put_authz(&authz)?;
@@ -277,6 +325,23 @@ fn record_outcome(
     };
     if c.status != ChallengeStatus::Processing {
         return Ok(Recorded::Gone);
+    }
+    // Another challenge of this authorization may have settled it first (a client can respond
+    // to several): the late one is recorded, but never moves a settled authorization.
+    if authz.status != AuthzStatus::Pending {
+        match &error {
+            None => {
+                c.status = ChallengeStatus::Valid;
+                c.validated = Some(now);
+                c.error = None;
+            }
+            Some(problem) => {
+                c.status = ChallengeStatus::Invalid;
+                c.error = Some(problem.clone());
+            }
+        }
+        w.put_authz(&authz)?;
+        return Ok(Recorded::Settled);
     }
     match &error {
         None => {

@@ -308,6 +308,40 @@ fn s8_2_failed_attempt_retried_on_client_request() {
     assert_eq!(c.get("error"), None, "{authz}");
 }
 
+/// RFC 8555 §8.2 after a crash: a challenge left `processing` is validated again when the
+/// server starts, without the client having to re-POST it.
+#[test]
+fn s8_2_validation_resumed_after_restart() {
+    let mut env = ChallengeEnv::start("[validation]\nattempts = 3\nretry_delay_secs = 30\n");
+    let mut acme = Acme::new(&env.server);
+    acme.new_account();
+    let thumbprint = acme.key.thumbprint();
+    let (_, order) = acme.new_order(&[Identifier::dns("app.example.test")]);
+    let authz_url = order["authorizations"][0].as_str().unwrap().to_owned();
+    let authz = acme.get_json(&authz_url);
+    let (chall_url, key_auth) = challenge_of(&authz, "http-01", &thumbprint);
+    assert_eq!(acme.post(&chall_url, Some(&json!({}))).status, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while acme.post(&chall_url, None).json().get("error").is_none() {
+        assert!(Instant::now() < deadline, "first attempt never failed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    env.http01
+        .add(key_auth.split('.').next().unwrap(), &key_auth);
+    env.server.restart();
+    let restarted = Instant::now();
+    acme.poll(&authz_url, &["valid"]);
+    assert!(
+        restarted.elapsed() < Duration::from_secs(10),
+        "not resumed at start-up"
+    );
+    assert!(
+        env.server
+            .stderr()
+            .contains("resuming the http-01 validation of app.example.test")
+    );
+}
+
 /// RFC 8555 §8.2 + §7.1.6 / catalog #46: two names, exactly one fails every attempt: its
 /// challenge ends invalid after the bounded retries, and so does the order, naming it.
 #[test]
