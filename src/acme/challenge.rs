@@ -81,7 +81,9 @@ impl Acme {
             // running task attempts at once (each attempt still counts against its bound); if
             // none runs (the server restarted meanwhile), a new one starts.
             ChallengeStatus::Processing => {
-                if !self.validator.retries().retry_now(id) {
+                if !self.validator.retries().retry_now(id)
+                    && state::authz_status(&authz, now()) == AuthzStatus::Pending
+                {
                     let job = self.job(&authz, challenge, &account.thumbprint);
                     let me = Arc::clone(self);
                     self.executor.spawn(me.validate(job)).detach();

@@ -34,10 +34,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Characters of a wrong body quoted back to the client.
 const EXCERPT_BYTES: usize = 64;
 
-/// Runs http-01 validation attempts.
+/// Runs validation attempts (http-01 here, tls-alpn-01 and dns-01 in their own files).
 ///
 /// Invariant: every connection it makes goes to an address `policy` permits, on port 80 or
-/// `http01_port`, and every attempt ends within `attempt_timeout`.
+/// `http01_port` (http-01) or on `tlsalpn01_port` (tls-alpn-01), every name is resolved by
+/// the resolver of its zone, and every attempt ends within `attempt_timeout`.
 #[derive(Clone, Debug)]
 pub(crate) struct Validator {
     pub(super) resolvers: Resolvers,
