@@ -490,6 +490,21 @@ mod tests {
         assert!(Config::parse("[identifiers]\nsuffixes = []\n").is_err());
     }
 
+    // CONVENTIONS #11: the example configuration in the README parses as documented.
+    #[test]
+    fn readme_example_parses() {
+        let readme = include_str!("../../README.md");
+        let block = readme
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .unwrap();
+        let c = Config::parse(block).unwrap();
+        assert_eq!(c.validation.tlsalpn01_port, 443);
+        assert_eq!(c.validation.retry_delay_secs, 5);
+        assert!(c.identifiers.wildcards);
+    }
+
     #[test]
     fn base_url_forms() {
         let mut c = Config::default();
