@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::ca::CaClient;
 use crate::http::{Handler, Method, Request, Response};
 use crate::store::Store;
-use crate::validate::Validator;
+use crate::validate::{IdentifierPolicy, Validator};
 
 pub(crate) use nonce::NonceStore;
 use problem::Problem;
@@ -47,6 +47,8 @@ pub(crate) struct Settings {
     pub(crate) validation_attempts: u32,
     /// Pause between two validation attempts.
     pub(crate) validation_retry_delay: Duration,
+    /// Which identifiers may be ordered (`[identifiers]`).
+    pub(crate) identifier_policy: IdentifierPolicy,
 }
 
 /// The issuer certificate the CA signs with, fetched with `get_ca` at start-up.

@@ -207,15 +207,21 @@ impl Acme {
                 identifier: ident.clone(),
             };
             match identifier::normalize(&ident.kind, &ident.value) {
-                Ok(Normalized::Dns { wildcard: true, .. }) => subs.push(sub(
-                    ProblemType::RejectedIdentifier,
-                    "wildcard names need the dns-01 challenge, which this server does not offer yet"
-                        .into(),
-                )),
                 Ok(n) if out.contains(&n) => {
                     subs.push(sub(ProblemType::Malformed, "duplicate identifier".into()))
                 }
-                Ok(n) => out.push(n),
+                // Catalog #35, #42: the operator's namespace; one subproblem per refusal.
+                Ok(n) => {
+                    let policy = &self.settings.identifier_policy;
+                    let allowed = match &n {
+                        Normalized::Dns { name, wildcard } => policy.check_dns(name, *wildcard),
+                        Normalized::Ip(ip) => policy.check_ip(*ip),
+                    };
+                    match allowed {
+                        Ok(()) => out.push(n),
+                        Err(why) => subs.push(sub(ProblemType::RejectedIdentifier, why)),
+                    }
+                }
                 Err(e @ IdentifierError::UnsupportedType(_)) => {
                     subs.push(sub(ProblemType::UnsupportedIdentifier, e.to_string()))
                 }
@@ -257,7 +263,16 @@ fn new_authz(account_id: &str, order_id: &str, ident: &Normalized, expires: i64)
         wildcard,
         status: AuthzStatus::Pending,
         expires,
-        // http-01 is offered for DNS names and IP addresses (RFC 8738 §7).
-        challenges: vec![challenge("http-01")],
+        challenges: match ident {
+            // RFC 8555 §7.1.3 / catalog #36: a wildcard is proved through DNS only.
+            Normalized::Dns { wildcard: true, .. } => vec![challenge("dns-01")],
+            Normalized::Dns { .. } => vec![
+                challenge("http-01"),
+                challenge("tls-alpn-01"),
+                challenge("dns-01"),
+            ],
+            // RFC 8738 §7: http-01 and tls-alpn-01 for IP addresses, never dns-01.
+            Normalized::Ip(_) => vec![challenge("http-01"), challenge("tls-alpn-01")],
+        },
     }
 }

@@ -1,6 +1,7 @@
 //! Test support for the integration tests: the `upki-ra` process (`server`), an HTTPS client
 //! (`https`), a strict ACME client (`client`), certificate/CSR helpers (`pki`), an http-01
-//! responder (`http01`) and a mock DNS server (`dns`, shared with other test helpers).
+//! responder (`http01`), a mock DNS server (`dns`, shared with other test helpers) and
+//! external-program runners for interop tests (`programs`).
 
 pub(crate) mod client;
 #[path = "../../support/dns.rs"]
@@ -8,6 +9,7 @@ pub(crate) mod dns;
 pub(crate) mod http01;
 pub(crate) mod https;
 pub(crate) mod pki;
+pub(crate) mod programs;
 pub(crate) mod server;
 
 use std::collections::HashMap;

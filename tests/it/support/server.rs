@@ -69,6 +69,8 @@ pub(crate) struct Server {
     child: Option<Child>,
     pub(crate) port: u16,
     opts: ServerOptions,
+    /// More `serve` arguments (`--tlsalpn01-port`, `--config`, …), after the usual ones.
+    extra_args: Vec<String>,
     // Declared last so the process is gone before the directory is removed.
     data: TempDir,
 }
@@ -76,11 +78,26 @@ pub(crate) struct Server {
 impl Server {
     /// Start the server and wait until the directory answers 200.
     pub(crate) fn start(opts: ServerOptions) -> Server {
+        Server::start_with(opts, &[], None)
+    }
+
+    /// Like `start`, with more `serve` arguments and, if given, a configuration file holding
+    /// `config` (TOML; command-line flags override it).
+    pub(crate) fn start_with(opts: ServerOptions, args: &[&str], config: Option<&str>) -> Server {
+        let data = TempDir::new("upki-ra-it");
+        let mut extra_args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        if let Some(text) = config {
+            let path = data.path.join("ra.toml");
+            std::fs::write(&path, text).unwrap();
+            extra_args.push("--config".into());
+            extra_args.push(path.display().to_string());
+        }
         let mut s = Server {
             child: None,
             port: free_port(),
             opts,
-            data: TempDir::new("upki-ra-it"),
+            extra_args,
+            data,
         };
         s.spawn();
         s
@@ -135,6 +152,7 @@ impl Server {
         if let Some(d) = self.opts.dns_resolver {
             cmd.arg("--dns-resolver").arg(d.to_string());
         }
+        cmd.args(&self.extra_args);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log));
