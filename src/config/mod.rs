@@ -96,6 +96,14 @@ pub(crate) struct AcmeConfig {
     pub(crate) authz_lifetime_hours: u64,
     /// Identifiers allowed in one order.
     pub(crate) max_identifiers: usize,
+    /// Refuse newAccount without a valid, unused External Account Binding (RFC 8555 §7.3.4);
+    /// the operator creates the keys with `upki-ra eab add`.
+    pub(crate) require_eab: bool,
+    /// URL of the terms of service (`meta.termsOfService`); when set, newAccount requires
+    /// `termsOfServiceAgreed: true`. Unset: no terms are advertised.
+    pub(crate) terms_of_service: Option<String>,
+    /// URL of a web page about this server (`meta.website`).
+    pub(crate) website: Option<String>,
 }
 
 impl Default for AcmeConfig {
@@ -104,6 +112,9 @@ impl Default for AcmeConfig {
             order_lifetime_hours: 24 * 7,
             authz_lifetime_hours: 24 * 7,
             max_identifiers: 100,
+            require_eab: false,
+            terms_of_service: None,
+            website: None,
         }
     }
 }
@@ -249,6 +260,16 @@ impl Config {
         if self.acme.max_identifiers == 0 {
             return Err(err("acme.max_identifiers", "must be at least 1"));
         }
+        for (key, url) in [
+            ("acme.terms_of_service", &self.acme.terms_of_service),
+            ("acme.website", &self.acme.website),
+        ] {
+            if let Some(url) = url
+                && !(url.starts_with("https://") || url.starts_with("http://"))
+            {
+                return Err(err(key, "must be an http:// or https:// URL"));
+            }
+        }
         if self.validation.http01_port == 0 {
             return Err(err("validation.http01_port", "must be between 1 and 65535"));
         }
@@ -343,6 +364,10 @@ mod tests {
                 "server.base_url",
             ),
             ("[log]\nlevel = \"loud\"\n", "log.level"),
+            (
+                "[acme]\nterms_of_service = \"tos.txt\"\n",
+                "acme.terms_of_service",
+            ),
         ];
         for (text, key) in cases {
             let e = Config::parse(text).unwrap_err();
