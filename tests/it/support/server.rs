@@ -62,6 +62,8 @@ pub(crate) struct ServerOptions {
     pub(crate) http01_port: Option<u16>,
     /// `--dns-resolver`: the DNS server used to resolve identifiers.
     pub(crate) dns_resolver: Option<SocketAddr>,
+    /// A TOML configuration file's text, passed with `--config` (the flags above override it).
+    pub(crate) config: Option<String>,
 }
 
 /// A running `upki-ra` process; killed (SIGKILL) on drop.
@@ -99,6 +101,38 @@ impl Server {
         format!("{}/acme/directory", self.base_url())
     }
 
+    /// Runs `upki-ra eab ARGS --data-dir DIR` as a second process next to the running server
+    /// (LMDB multi-process); returns stdout, panics on failure.
+    pub(crate) fn eab(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_upki-ra"))
+            .arg("eab")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data.path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "upki-ra eab {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `upki-ra eab add`: the new (kid, base64url HMAC key).
+    pub(crate) fn eab_add(&self, label: &str) -> (String, String) {
+        let out = self.eab(&["add", "--label", label]);
+        let field = |name: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .unwrap_or_else(|| panic!("eab add printed no {name}: {out}"))
+                .trim()
+                .to_owned()
+        };
+        (field("kid:"), field("hmac_key:"))
+    }
+
     /// An HTTPS client trusting this server's CA root.
     pub(crate) fn https(&self) -> Https {
         Https::new(&self.ca_cert_path())
@@ -134,6 +168,11 @@ impl Server {
         }
         if let Some(d) = self.opts.dns_resolver {
             cmd.arg("--dns-resolver").arg(d.to_string());
+        }
+        if let Some(text) = &self.opts.config {
+            let path = self.data.path.join("ra.toml");
+            std::fs::write(&path, text).unwrap();
+            cmd.arg("--config").arg(path);
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().unwrap()))
