@@ -239,6 +239,8 @@ impl Acme {
         self.store.write(move |w| w.put_account(&to_store)).await?;
         if changed.status == AccountStatus::Deactivated {
             log::info!("account {} deactivated", changed.id);
+        } else if changed.contact != account.contact {
+            log::info!("account {} contact updated", changed.id);
         }
         Ok(self.account_view(&changed, 200))
     }
