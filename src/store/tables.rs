@@ -418,6 +418,21 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Test hook: deletes `key` from the named table, bypassing the indexes (to build a store
+    /// as an older release left it).
+    #[cfg(test)]
+    pub(super) fn delete_raw(&mut self, table: &str, key: &[u8]) -> Result<(), StoreError> {
+        let t = *self.t;
+        let db = match table {
+            T_META => t.meta,
+            T_ORDERS_BY_ACCOUNT => t.orders_by_account,
+            T_AUTHZ_BY_IDENTIFIER => t.authz_by_identifier,
+            _ => return Err(StoreError::Lmdb(format!("no raw access to table {table}"))),
+        };
+        db.delete(&mut self.txn, key)?;
+        Ok(())
+    }
+
     /// Test hook: writes raw bytes under `key` in the named table, bypassing the codec.
     #[cfg(test)]
     pub(super) fn put_raw(
