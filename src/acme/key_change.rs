@@ -37,8 +37,10 @@ impl Acme {
         // "Validate the POST request belongs to a currently active account": `authenticate`
         // refused deactivated accounts. Then the inner JWS: jwk, no nonce, valid signature.
         let inner = jose::verify_key_change_inner(auth.raw_payload()).map_err(|e| {
-            let p: Problem = e.into();
-            Problem::malformed(format!("inner JWS of keyChange: {}", p.detail))
+            // Same problem types as for an outer JWS (malformed, badPublicKey, …).
+            let mut p: Problem = e.into();
+            p.detail = format!("inner JWS of keyChange: {}", p.detail);
+            p
         })?;
         // "Check that the 'url' parameters of the inner and outer JWSs are the same."
         if inner.url() != auth.url() {

@@ -151,7 +151,7 @@ impl Acme {
         };
         let normalized = self.check_identifiers(&payload.identifiers)?;
         let replaces = match &payload.replaces {
-            Some(cert_id) => Some(self.check_replaces(&account, cert_id)?),
+            Some(cert_id) => Some(self.check_replaces(&account, cert_id, &normalized)?),
             None => None,
         };
         let now = now();

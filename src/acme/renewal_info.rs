@@ -12,8 +12,9 @@ use serde::Serialize;
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::AuthorityKeyIdentifier;
 
+use crate::acme::identifier::Normalized;
 use crate::acme::problem::{Problem, ProblemType};
-use crate::acme::{Acme, json_response, now, rfc3339};
+use crate::acme::{Acme, json_response, rfc3339};
 use crate::http::Response;
 use crate::jose::b64;
 use crate::pki;
@@ -113,12 +114,16 @@ impl Acme {
         Ok(json_response(200, &body).with_header("Retry-After", RETRY_AFTER_SECS.to_string()))
     }
 
-    /// RFC 9773 §5: `replaces` in newOrder must name a certificate of the same account; returns
-    /// its id. Whether it was already replaced is decided in the write ([`record_replacement`]).
+    /// RFC 9773 §5: "the server SHOULD check that the identified certificate and the New Order
+    /// request correspond to the same ACME Account, that they share at least one identifier, and
+    /// that the identified certificate has not already been marked as replaced by a different
+    /// finalized Order". Returns the certificate's id; the last check is made in the write
+    /// ([`record_replacement`]).
     pub(crate) fn check_replaces(
         &self,
         account: &AccountRecord,
         cert_id: &str,
+        identifiers: &[Normalized],
     ) -> Result<String, Problem> {
         let cert = self.cert_for_id(cert_id).map_err(|p| {
             if p.status == 404 {
@@ -132,13 +137,30 @@ impl Acme {
                 "replaces: the certificate was issued to another account",
             ));
         }
+        let leaf = pki::pem_to_ders(&cert.chain_pem)
+            .ok()
+            .and_then(|d| d.into_iter().next())
+            .and_then(|der| pki::cert_info(&der).ok())
+            .ok_or_else(|| Problem::internal("stored certificate unreadable", &cert.id))?;
+        let in_cert = |n: &Normalized| match n {
+            Normalized::Ip(ip) => leaf.ip_addrs.contains(ip),
+            Normalized::Dns { .. } => {
+                let name = n.cert_name();
+                leaf.dns_names.iter().any(|d| d.eq_ignore_ascii_case(&name))
+            }
+        };
+        if !identifiers.iter().any(in_cert) {
+            return Err(Problem::malformed(
+                "replaces: the order shares no identifier with the certificate it replaces",
+            ));
+        }
         Ok(cert.id)
     }
 }
 
-/// In the newOrder transaction: marks `cert_id` replaced by `order_id`, unless a live order
-/// (not invalid, not expired before finalization) already replaces it. `Ok(false)` → the
-/// caller answers `alreadyReplaced`.
+/// In the newOrder transaction: marks `cert_id` replaced by `order_id`, unless a finalized
+/// order (processing or valid) already replaces it. An abandoned replacement order (pending,
+/// ready, invalid) does not block a retry. `Ok(false)` → the caller answers `alreadyReplaced`.
 pub(crate) fn record_replacement(
     w: &mut Writer<'_>,
     cert_id: &str,
@@ -146,12 +168,9 @@ pub(crate) fn record_replacement(
 ) -> Result<bool, StoreError> {
     if let Some(prev) = w.replaced_by(cert_id)?
         && let Some(order) = w.order(&prev)?
+        && matches!(order.status, OrderStatus::Processing | OrderStatus::Valid)
     {
-        let expired = matches!(order.status, OrderStatus::Pending | OrderStatus::Ready)
-            && order.expires <= now();
-        if order.status != OrderStatus::Invalid && !expired {
-            return Ok(false);
-        }
+        return Ok(false);
     }
     w.put_replaced_by(cert_id, order_id)?;
     Ok(true)

@@ -428,8 +428,8 @@ fn s7_4_2_certificate_links_and_der() {
 }
 
 /// RFC 9773 §4.2, §5: the renewal window lies in the last third of the validity; `replaces`
-/// is accepted once (then `alreadyReplaced`), only for the same account; after revocation the
-/// window moves to the past ("renew now").
+/// needs the same account and a shared identifier, and is refused with `alreadyReplaced` once a
+/// replacement order was finalized; after revocation the window moves to the past ("renew now").
 #[test]
 fn rfc9773_renewal_information() {
     let env = Env::start();
@@ -464,8 +464,24 @@ fn rfc9773_renewal_information() {
     stranger.new_account();
     let r = stranger.post(&url, Some(&order));
     assert_problem(&r, 403, "unauthorized");
+    let unrelated = json!({"identifiers": [{"type": "dns", "value": "other.example.test"}], "replaces": cert_id});
+    let r = acme.post(&url, Some(&unrelated));
+    assert_problem(&r, 400, "malformed");
+    // An abandoned (pending) replacement order does not block a retry…
     let r = acme.post(&url, Some(&order));
     assert_eq!(r.status, 201, "{r}");
+    let r = acme.post(&url, Some(&order));
+    assert_eq!(r.status, 201, "{r}");
+    // …but once a replacement is finalized, the certificate is replaced.
+    let order_url = r.header("location").unwrap().to_owned();
+    let body = r.json();
+    acme.solve_http01(&body, &env.http01);
+    acme.poll(&order_url, &["ready"]);
+    let key = crate::support::pki::CertKey::generate();
+    let finalize = body["finalize"].as_str().unwrap().to_owned();
+    let r = acme.finalize(&finalize, &key.csr(None, &dns("ari.example.test")));
+    assert_eq!(r.status, 200, "{r}");
+    acme.poll(&order_url, &["valid"]);
     let r = acme.post(&url, Some(&order));
     assert_problem(&r, 409, "alreadyReplaced");
 
