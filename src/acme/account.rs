@@ -110,6 +110,14 @@ impl Acme {
         let payload: NewAccount = auth.payload()?;
         let thumbprint = auth.key().thumbprint();
         if let Some(existing) = self.store.read(|r| r.account_by_thumbprint(&thumbprint))? {
+            // RFC 8555 §7.3.6: "the server MUST NOT accept further requests authorized by
+            // that account's key" — not even a lookup (catalog #29; Boulder does the same).
+            if existing.status != AccountStatus::Valid {
+                return Err(
+                    Problem::unauthorized("the account of this key is deactivated")
+                        .with_status(401),
+                );
+            }
             return Ok(self.account_view(&existing, 200));
         }
         if payload.only_return_existing {

@@ -377,6 +377,25 @@ mod tests {
         assert!(e.to_string().contains("line 2"), "{e}");
     }
 
+    // RFC 8555 §7.3.4, §7.1.1: the lifecycle keys of [acme] parse and default to off/unset.
+    #[test]
+    fn acme_lifecycle_keys() {
+        let d = Config::parse("").unwrap();
+        assert!(!d.acme.require_eab);
+        assert!(d.acme.terms_of_service.is_none() && d.acme.website.is_none());
+        let c = Config::parse(
+            "[acme]\nrequire_eab = true\nterms_of_service = \"https://ra.lan/tos\"\n\
+             website = \"https://ra.lan\"\n",
+        )
+        .unwrap();
+        assert!(c.acme.require_eab);
+        assert_eq!(
+            c.acme.terms_of_service.as_deref(),
+            Some("https://ra.lan/tos")
+        );
+        assert_eq!(c.acme.website.as_deref(), Some("https://ra.lan"));
+    }
+
     #[test]
     fn base_url_forms() {
         let mut c = Config::default();
