@@ -11,11 +11,10 @@ use crate::jose::{Jwk, JwsError, KeyRef, ParsedJws, VerifiedJws};
 /// Parses and verifies the inner JWS of a keyChange request (security catalog #34).
 pub(crate) fn verify_key_change_inner(bytes: &[u8]) -> Result<VerifiedJws, JwsError> {
     let parsed = ParsedJws::parse(bytes)?;
-    // RFC 8555 §7.3.5: "The inner JWS MUST meet the normal requirements, with the following
-    // differences: The inner JWS MUST have a 'jwk' header parameter containing the public key
-    // of the new key pair. The inner JWS MUST have the same 'url' header parameter as the outer
-    // JWS. The inner JWS MAY omit the 'nonce' header parameter." A nonce, if any, would be one
-    // that was never issued for this purpose, so we refuse it (as Boulder and Pebble do).
+    // RFC 8555 §7.3.5: the inner JWS "MUST have a 'jwk' header parameter, containing the public
+    // key of the new key pair", "MUST have the same 'url' header parameter as the outer JWS"
+    // (checked by the caller, which knows the outer one) and "MUST omit the 'nonce' header
+    // parameter" (security catalog #34).
     let key: Jwk = match parsed.key() {
         KeyRef::Jwk(jwk) => jwk.clone(),
         KeyRef::Kid(_) => {
