@@ -52,8 +52,8 @@ impl Acme {
                 "externalAccountBinding url differs from the newAccount request url",
             ));
         }
-        // RFC 8555 §7.3.4: "the payload of this JWS is the JWK of the account key" — the same
-        // key that signs the outer request (the binding is tied to this key, catalog I6).
+        // RFC 8555 §7.3.4: the EAB payload is the account key being registered, so it must be
+        // the key that signs the outer request (the binding is tied to this key, catalog I6).
         if verified.key() != outer_key {
             return Err(Problem::unauthorized(
                 "externalAccountBinding payload is not the account key of this request",

@@ -65,7 +65,7 @@ impl Acme {
         };
         let resp = json_response(200, &list);
         Ok(match next {
-            // RFC 8555 §7.1.2.1: "a Link header field with a 'next' link relation".
+            // RFC 8555 §7.1.2.1: further pages are announced with a `rel="next"` Link header.
             Some(cursor) => resp.with_header(
                 "Link",
                 format!(

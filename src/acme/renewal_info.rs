@@ -114,11 +114,10 @@ impl Acme {
         Ok(json_response(200, &body).with_header("Retry-After", RETRY_AFTER_SECS.to_string()))
     }
 
-    /// RFC 9773 §5: "the server SHOULD check that the identified certificate and the New Order
-    /// request correspond to the same ACME Account, that they share at least one identifier, and
-    /// that the identified certificate has not already been marked as replaced by a different
-    /// finalized Order". Returns the certificate's id; the last check is made in the write
-    /// ([`record_replacement`]).
+    /// RFC 9773 §5 checks on `replaces`: the certificate and the new order belong to the same
+    /// account and share at least one identifier, and the certificate was not already replaced
+    /// by another finalized order. Returns the certificate's id; the last check is made in the
+    /// write ([`record_replacement`]).
     pub(crate) fn check_replaces(
         &self,
         account: &AccountRecord,
