@@ -81,8 +81,8 @@ impl Acme {
         struct Deactivate {
             status: String,
         }
-        // RFC 8555 §7.5.2: "the client sends a POST request ... with a 'status' field set to
-        // 'deactivated'"; nothing else may be changed.
+        // RFC 8555 §7.5.2: deactivation is a POST with `status` = "deactivated"; nothing else
+        // about an authorization can be changed by the client.
         let d: Deactivate = auth.payload()?;
         if d.status != "deactivated" {
             return Err(Problem::malformed(

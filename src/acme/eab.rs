@@ -45,8 +45,7 @@ impl Acme {
             JwsError::BadSignature => unknown(),
             other => Problem::malformed(format!("externalAccountBinding: {other}")),
         })?;
-        // RFC 8555 §7.3.4: "The 'url' header parameter MUST be set to the same value as the
-        // outer JWS."
+        // RFC 8555 §7.3.4: the EAB `url` MUST be the same as the outer JWS `url`.
         if verified.url() != outer_url {
             return Err(Problem::malformed(
                 "externalAccountBinding url differs from the newAccount request url",

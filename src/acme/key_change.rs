@@ -34,15 +34,15 @@ impl Acme {
     pub(crate) async fn key_change(&self, req: &Request, path: &str) -> Result<Response, Problem> {
         let auth = self.authenticate(req, path, KeyStyle::Kid)?;
         let account = auth.account()?.clone();
-        // "Validate the POST request belongs to a currently active account": `authenticate`
-        // refused deactivated accounts. Then the inner JWS: jwk, no nonce, valid signature.
+        // RFC 8555 §7.3.5 checks, in its order. The request belongs to an active account:
+        // `authenticate` refused deactivated ones. Then the inner JWS: jwk, no nonce, signature.
         let inner = jose::verify_key_change_inner(auth.raw_payload()).map_err(|e| {
             // Same problem types as for an outer JWS (malformed, badPublicKey, …).
             let mut p: Problem = e.into();
             p.detail = format!("inner JWS of keyChange: {}", p.detail);
             p
         })?;
-        // "Check that the 'url' parameters of the inner and outer JWSs are the same."
+        // The inner and outer `url` are the same.
         if inner.url() != auth.url() {
             return Err(Problem::malformed(
                 "the inner JWS url differs from the outer JWS url",
@@ -56,15 +56,13 @@ impl Acme {
         }
         let change: KeyChange = serde_json::from_slice(payload)
             .map_err(|e| Problem::malformed(format!("invalid keyChange object: {e}")))?;
-        // "Check that the 'account' field of the keyChange object contains the URL for the
-        // account matching the old key (i.e., the 'kid' field in the outer JWS)."
+        // `account` is the URL of the account of the old key (the outer `kid`).
         if change.account != self.urls.account(&account.id) {
             return Err(Problem::malformed(
                 "keyChange.account is not the URL of the signing account",
             ));
         }
-        // "Check that the 'oldKey' field of the keyChange object is the same as the account
-        // key for the account in question." Compared as keys, not as JSON text.
+        // `oldKey` is the account's current key, compared as keys, not as JSON text.
         let old = Jwk::from_json(&change.old_key)
             .map_err(|_| Problem::malformed("keyChange.oldKey is not a valid public key"))?;
         if &old != auth.key() {
@@ -104,9 +102,8 @@ impl Acme {
                 log::info!("account {} rolled over to a new key", acct.id);
                 Ok(self.account_view(&acct, 200))
             }
-            // RFC 8555 §7.3.5: "If there is an existing account registered with the same key
-            // as the new key, then the server MUST return status code 409 (Conflict) with the
-            // Location header field pointing to the existing account" (interop.md).
+            // RFC 8555 §7.3.5: a new key already used by another account → 409 (Conflict) with
+            // `Location` pointing to that account (interop.md).
             Outcome::Conflict(owner) => Ok(Problem::malformed(
                 "the new key is already in use by another account",
             )

@@ -175,7 +175,7 @@ pub(crate) fn record_replacement(
     Ok(true)
 }
 
-/// RFC 9773 §5: "the server MUST reject the request with an alreadyReplaced error".
+/// RFC 9773 §5 / §7.4: a certificate already replaced → `alreadyReplaced` (409, as Boulder).
 pub(crate) fn already_replaced() -> Problem {
     Problem::new(
         ProblemType::AlreadyReplaced,
