@@ -14,6 +14,8 @@ use crate::store::records::OrderStatus;
 
 /// Orders per page.
 pub(crate) const PAGE_SIZE: usize = 50;
+/// Longest cursor accepted (bytes, decoded).
+const MAX_CURSOR: usize = 128;
 
 #[derive(Serialize)]
 struct OrdersList {
@@ -29,9 +31,13 @@ fn cursor_of(query: Option<&str>) -> Result<Option<Vec<u8>>, Problem> {
         .strip_prefix("cursor=")
         .filter(|v| !v.contains('&'))
         .ok_or_else(|| Problem::malformed("the orders list takes only a cursor parameter"))?;
+    // A real cursor is 16 hex digits + a 22-character id; anything much longer is refused
+    // before it reaches the store (LMDB keys are bounded).
     b64::decode(value)
+        .ok()
+        .filter(|c| c.len() <= MAX_CURSOR)
         .map(Some)
-        .map_err(|_| Problem::malformed("invalid orders list cursor"))
+        .ok_or_else(|| Problem::malformed("invalid orders list cursor"))
 }
 
 impl Acme {
@@ -94,5 +100,7 @@ mod tests {
         assert!(cursor_of(Some("page=2")).is_err());
         assert!(cursor_of(Some("cursor=YWJj&x=1")).is_err());
         assert!(cursor_of(Some("cursor=YWJj=")).is_err());
+        let long = b64::encode(&[b'a'; 200]);
+        assert!(cursor_of(Some(&format!("cursor={long}"))).is_err());
     }
 }

@@ -605,17 +605,24 @@ fn orders_of_account(
     after: Option<&[u8]>,
     limit: usize,
 ) -> Result<(Vec<OrderRecord>, Option<Vec<u8>>), StoreError> {
+    use std::ops::Bound;
     let mut prefix = account_id.as_bytes().to_vec();
     prefix.push(0);
+    // Start right after the cursor (a key of this account), or at the account's first key.
+    let start = after.map(|a| [prefix.as_slice(), a].concat());
+    let lower = match &start {
+        Some(k) => Bound::Excluded(k.as_slice()),
+        None => Bound::Included(prefix.as_slice()),
+    };
     let mut out = Vec::new();
-    for entry in t.orders_by_account.prefix_iter(txn, &prefix)? {
+    for entry in t
+        .orders_by_account
+        .range(txn, &(lower, Bound::<&[u8]>::Unbounded))?
+    {
         let (key, _) = entry?;
-        let Some(rest) = key.get(prefix.len()..) else {
-            continue;
+        let Some(rest) = key.strip_prefix(prefix.as_slice()) else {
+            break; // past this account's keys
         };
-        if after.is_some_and(|a| rest <= a) {
-            continue;
-        }
         if out.len() == limit {
             // There is at least one more: the cursor is the last key returned.
             let cursor = out
