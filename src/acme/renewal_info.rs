@@ -97,7 +97,7 @@ impl Acme {
         Ok(cert)
     }
 
-    /// GET /acme/renewal-info/<certID> (RFC 9773 §4.2); unauthenticated, as the RFC specifies.
+    /// `GET /acme/renewal-info/<certID>` (RFC 9773 §4.2); unauthenticated, as the RFC specifies.
     pub(crate) fn renewal_info(&self, cert_id: &str) -> Result<Response, Problem> {
         let cert = self.cert_for_id(cert_id)?;
         let (start, end) = window(
