@@ -23,6 +23,7 @@ upki-ra — uPKI Registration Authority: an ACME v2 (RFC 8555) server for privat
 
 USAGE:
     upki-ra serve [OPTIONS]     run the ACME server
+    upki-ra eab add|list|revoke External Account Binding keys (see upki-ra eab --help)
     upki-ra --version           print the version
     upki-ra --help              print this help
 
@@ -120,6 +121,7 @@ pub fn run() -> ExitCode {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("serve") => {}
+        Some("eab") => return crate::cli_eab::run(args),
         Some("--version" | "-V") => {
             println!("upki-ra {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
@@ -285,6 +287,9 @@ fn serve(config: Config) -> Result<(), String> {
                 validation_attempts: config.validation.attempts,
                 validation_retry_delay: Duration::from_secs(config.validation.retry_delay_secs),
                 identifier_policy,
+                require_eab: config.acme.require_eab,
+                terms_of_service: config.acme.terms_of_service.clone(),
+                website: config.acme.website.clone(),
             },
             executor: Arc::clone(&ex),
         });

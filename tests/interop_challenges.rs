@@ -51,6 +51,7 @@ impl Upki {
             ServerOptions {
                 http01_port: Some(http01_port),
                 dns_resolver: Some(dns.addr),
+                config: None,
             },
             &["--tlsalpn01-port", &port],
             config,

@@ -12,6 +12,8 @@ mod acme_flow;
 mod challenges;
 #[path = "it/cli.rs"]
 mod cli;
+#[path = "it/lifecycle.rs"]
+mod lifecycle;
 #[path = "it/restart.rs"]
 mod restart;
 #[path = "it/support/mod.rs"]

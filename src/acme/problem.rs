@@ -16,6 +16,7 @@ use crate::validate::ValidationError;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ProblemType {
     AccountDoesNotExist,
+    AlreadyReplaced,
     AlreadyRevoked,
     BadCsr,
     BadNonce,
@@ -25,6 +26,7 @@ pub(crate) enum ProblemType {
     Compound,
     Connection,
     Dns,
+    ExternalAccountRequired,
     IncorrectResponse,
     InvalidContact,
     InvalidProfile,
@@ -35,12 +37,14 @@ pub(crate) enum ProblemType {
     Unauthorized,
     UnsupportedContact,
     UnsupportedIdentifier,
+    UserActionRequired,
 }
 
 impl ProblemType {
     fn name(self) -> &'static str {
         match self {
             Self::AccountDoesNotExist => "accountDoesNotExist",
+            Self::AlreadyReplaced => "alreadyReplaced",
             Self::AlreadyRevoked => "alreadyRevoked",
             Self::BadCsr => "badCSR",
             Self::BadNonce => "badNonce",
@@ -50,6 +54,7 @@ impl ProblemType {
             Self::Compound => "compound",
             Self::Connection => "connection",
             Self::Dns => "dns",
+            Self::ExternalAccountRequired => "externalAccountRequired",
             Self::IncorrectResponse => "incorrectResponse",
             Self::InvalidContact => "invalidContact",
             Self::InvalidProfile => "invalidProfile",
@@ -60,13 +65,15 @@ impl ProblemType {
             Self::Unauthorized => "unauthorized",
             Self::UnsupportedContact => "unsupportedContact",
             Self::UnsupportedIdentifier => "unsupportedIdentifier",
+            Self::UserActionRequired => "userActionRequired",
         }
     }
 
     /// HTTP status for a top-level problem of this type (Boulder's choices, see the catalog).
     fn status(self) -> u16 {
         match self {
-            Self::Unauthorized | Self::OrderNotReady => 403,
+            Self::Unauthorized | Self::OrderNotReady | Self::UserActionRequired => 403,
+            Self::AlreadyReplaced => 409,
             Self::ServerInternal => 500,
             _ => 400,
         }

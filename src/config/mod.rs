@@ -99,6 +99,14 @@ pub(crate) struct AcmeConfig {
     pub(crate) authz_lifetime_hours: u64,
     /// Identifiers allowed in one order.
     pub(crate) max_identifiers: usize,
+    /// Refuse newAccount without a valid, unused External Account Binding (RFC 8555 §7.3.4);
+    /// the operator creates the keys with `upki-ra eab add`.
+    pub(crate) require_eab: bool,
+    /// URL of the terms of service (`meta.termsOfService`); when set, newAccount requires
+    /// `termsOfServiceAgreed: true`. Unset: no terms are advertised.
+    pub(crate) terms_of_service: Option<String>,
+    /// URL of a web page about this server (`meta.website`).
+    pub(crate) website: Option<String>,
 }
 
 impl Default for AcmeConfig {
@@ -107,6 +115,9 @@ impl Default for AcmeConfig {
             order_lifetime_hours: 24 * 7,
             authz_lifetime_hours: 24 * 7,
             max_identifiers: 100,
+            require_eab: false,
+            terms_of_service: None,
+            website: None,
         }
     }
 }
@@ -285,6 +296,16 @@ impl Config {
         if self.acme.max_identifiers == 0 {
             return Err(err("acme.max_identifiers", "must be at least 1"));
         }
+        for (key, url) in [
+            ("acme.terms_of_service", &self.acme.terms_of_service),
+            ("acme.website", &self.acme.website),
+        ] {
+            if let Some(url) = url
+                && !(url.starts_with("https://") || url.starts_with("http://"))
+            {
+                return Err(err(key, "must be an http:// or https:// URL"));
+            }
+        }
         if self.validation.http01_port == 0 {
             return Err(err("validation.http01_port", "must be between 1 and 65535"));
         }
@@ -454,6 +475,10 @@ mod tests {
                 "[identifiers]\nip_networks = [\"10.0.0.1/8\"]\n",
                 "identifiers.ip_networks",
             ),
+            (
+                "[acme]\nterms_of_service = \"tos.txt\"\n",
+                "acme.terms_of_service",
+            ),
         ];
         for (text, key) in cases {
             let e = Config::parse(text).unwrap_err();
@@ -503,6 +528,25 @@ mod tests {
         assert_eq!(c.validation.tlsalpn01_port, 443);
         assert_eq!(c.validation.retry_delay_secs, 5);
         assert!(c.identifiers.wildcards);
+    }
+
+    // RFC 8555 §7.3.4, §7.1.1: the lifecycle keys of [acme] parse and default to off/unset.
+    #[test]
+    fn acme_lifecycle_keys() {
+        let d = Config::parse("").unwrap();
+        assert!(!d.acme.require_eab);
+        assert!(d.acme.terms_of_service.is_none() && d.acme.website.is_none());
+        let c = Config::parse(
+            "[acme]\nrequire_eab = true\nterms_of_service = \"https://ra.lan/tos\"\n\
+             website = \"https://ra.lan\"\n",
+        )
+        .unwrap();
+        assert!(c.acme.require_eab);
+        assert_eq!(
+            c.acme.terms_of_service.as_deref(),
+            Some("https://ra.lan/tos")
+        );
+        assert_eq!(c.acme.website.as_deref(), Some("https://ra.lan"));
     }
 
     #[test]

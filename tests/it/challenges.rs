@@ -42,6 +42,7 @@ impl ChallengeEnv {
             ServerOptions {
                 http01_port: Some(http01.port()),
                 dns_resolver: Some(dns.addr),
+                config: None,
             },
             &[],
             Some(config),

@@ -30,11 +30,17 @@ pub(crate) struct Env {
 
 impl Env {
     pub(crate) fn start() -> Env {
+        Env::with_config(None)
+    }
+
+    /// Like `start`, with a TOML configuration file (`--config`).
+    pub(crate) fn with_config(config: Option<&str>) -> Env {
         let dns = MockDns::start(HashMap::new(), Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
         let http01 = Http01Responder::start();
         let server = Server::start(ServerOptions {
             http01_port: Some(http01.port()),
             dns_resolver: Some(dns.addr),
+            config: config.map(str::to_owned),
         });
         Env {
             server,
