@@ -7,6 +7,7 @@
 mod acme;
 mod ca;
 pub mod cli;
+mod cli_eab;
 mod config;
 mod http;
 mod jose;

@@ -278,22 +278,21 @@ struct Ra {
 fn start_ra(ca: &CaProcess, http01_port: u16, ca_section: Option<&str>) -> Ra {
     let dns = MockDns::start(HashMap::new(), Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
     // upki-ca refuses "localhost" ([200] reserved domain): the RA's own name is another.
-    let path = ca.dir.path.join("ra.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[server]\ntls_names = [\"ra.example.test\", \"127.0.0.1\"]\n{}",
-            ca_section.unwrap_or("")
-        ),
-    )
-    .unwrap();
-    let config = Some(path);
-    let server = Server::start(ServerOptions {
-        http01_port: Some(http01_port),
-        dns_resolver: Some(dns.addr),
-        ca_endpoint: Some(ca.endpoint()),
-        config,
-    });
+    let text = format!(
+        "[server]\ntls_names = [\"ra.example.test\", \"127.0.0.1\"]\n{}",
+        ca_section.unwrap_or("")
+    );
+    // Also kept next to the CA for `upki-ra register --config`.
+    std::fs::write(ca.dir.path.join("ra.toml"), &text).unwrap();
+    let server = Server::start_with(
+        ServerOptions {
+            http01_port: Some(http01_port),
+            dns_resolver: Some(dns.addr),
+            config: None,
+        },
+        &["--ca-endpoint", &ca.endpoint()],
+        Some(&text),
+    );
     Ra { server, _dns: dns }
 }
 

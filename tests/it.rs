@@ -8,6 +8,12 @@
 // A crate root's submodules resolve next to it, hence the explicit paths into `tests/it/`.
 #[path = "it/acme_flow.rs"]
 mod acme_flow;
+#[path = "it/challenges.rs"]
+mod challenges;
+#[path = "it/cli.rs"]
+mod cli;
+#[path = "it/lifecycle.rs"]
+mod lifecycle;
 #[path = "it/restart.rs"]
 mod restart;
 #[path = "it/support/mod.rs"]
