@@ -1,6 +1,6 @@
 //! The embedded uPKI-compatible CA: a thread with a ZMQ REP socket speaking the protocol of
 //! shared/spec/upki-ca-protocol.md (`get_ca`, `get_crl`/`generate_crl`, `sign`, `revoke`,
-//! `view`, `list_profiles`, `get_profile`) over the [`Issuer`]. Unlike upki-ca 0.1.5 it re-validates
+//! `unrevoke`, `view`, `list_profiles`, `get_profile`, the `acme_*` tasks) over the [`Issuer`]. Unlike upki-ca 0.1.5 it re-validates
 //! every CSR (signature, key policy) and accepts SAN-only CSRs.
 //!
 //! State kept in `<data_dir>/ca/`: the root (`ca.key`, `ca.crt`, see `pki::issuer`) and
@@ -279,6 +279,7 @@ impl Server {
             "list_profiles" => proto::answer(&PROFILES.iter().map(|p| p.name).collect::<Vec<_>>()),
             "get_profile" => self.get_profile(params),
             "view" => self.view(params),
+            "unrevoke" => self.unrevoke(params),
             other if other.starts_with("acme_") => match other {
                 // RA-side issuance and revocation through the acme_ names.
                 "acme_issue_certificate" => self.sign(params),
@@ -370,6 +371,25 @@ impl Server {
             revoked_at: now(),
             reason: reason.code(),
         });
+        match self.persist(next) {
+            Ok(()) => proto::answer(&true),
+            Err(e) => proto::error(&format!("[100] {e}")),
+        }
+    }
+
+    /// `unrevoke` by name (like upki-ca): the newest certificate of `dn` leaves the CRL.
+    fn unrevoke(&mut self, params: &Value) -> String {
+        let Some(dn) = params.get("dn").and_then(Value::as_str) else {
+            return proto::error("[900] Missing dn");
+        };
+        let Some(serial) = self.state.issued.get(dn).cloned() else {
+            return proto::error(&format!("[900] Certificate not found: {dn}"));
+        };
+        if !self.state.revoked.iter().any(|r| r.serial == serial) {
+            return proto::error(&format!("[900] Certificate is not revoked: {dn}"));
+        }
+        let mut next = self.state.clone();
+        next.revoked.retain(|r| r.serial != serial);
         match self.persist(next) {
             Ok(()) => proto::answer(&true),
             Err(e) => proto::error(&format!("[100] {e}")),
@@ -678,6 +698,33 @@ mod tests {
                 .map(|r| r.serial_number.as_bytes().to_vec())
                 .collect();
             assert_eq!(listed, vec![decimal_to_serial(&signed.serial).unwrap()]);
+
+            // `view` reports the newest serial of a name exactly; `unrevoke` takes it off the
+            // CRL, and the same name can then be revoked again.
+            let view = client
+                .call_raw("view", serde_json::json!({"dn": "app1.lan"}))
+                .await
+                .unwrap();
+            assert!(
+                view.get()
+                    .contains(&format!("\"serial_number\":{}", signed.serial))
+            );
+            assert!(view.get().contains("\"revoked\":true"), "{}", view.get());
+            client
+                .request("unrevoke", serde_json::json!({"dn": "app1.lan"}))
+                .await
+                .unwrap();
+            let crl = client.get_crl().await.unwrap();
+            let crl: CertificateList = CertificateList::from_der(&crl).unwrap();
+            assert!(
+                crl.tbs_cert_list
+                    .revoked_certificates
+                    .is_none_or(|r| r.is_empty())
+            );
+            client
+                .revoke("app1.lan", RevocationReason::KeyCompromise)
+                .await
+                .unwrap();
 
             // Error mapping.
             let err = client
