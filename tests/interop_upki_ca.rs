@@ -141,7 +141,9 @@ impl CaProcess {
                     &config,
                     format!(
                         "[ca_server]\nlisten = \"127.0.0.1\"\nport = {}\nregister_port = {}\n\
-                         data_dir = {:?}\nseed_file = {:?}\n",
+                         data_dir = {:?}\nseed_file = {:?}\n\
+                         [[ca_server.profiles]]\nname = \"iot\"\ndays = 7\n\
+                         key_usage = [\"digitalSignature\"]\nextended_key_usage = [\"serverAuth\"]\n",
                         self.port,
                         self.port + 1,
                         self.dir.path.join("data"),
@@ -657,6 +659,48 @@ fn upki_ca_revoke_superseded_is_refused_honestly() {
 #[ignore = "interop: needs upki-ca"]
 fn standalone_ca_revokes_superseded_by_certificate() {
     revoke_superseded(Kind::Standalone);
+}
+
+/// Issue item 6: an operator-defined profile of our CA is offered in `meta.profiles` and
+/// used for issuance (7-day validity).
+#[test]
+#[ignore = "interop: needs upki-ca"]
+fn standalone_ca_operator_profile() {
+    let ca = CaProcess::start(Kind::Standalone);
+    let http01 = Http01Responder::start();
+    let ra = start_ra(&ca, http01.port(), None);
+    let mut acme = Acme::new(&ra.server);
+    assert!(
+        acme.directory["meta"]["profiles"].get("iot").is_some(),
+        "{}",
+        acme.directory
+    );
+    acme.new_account();
+    let ids = [Identifier::dns(NAMES[0])];
+    let url = acme.url("newOrder");
+    let r = acme.post(
+        &url,
+        Some(&json!({"identifiers": [{"type": "dns", "value": NAMES[0]}], "profile": "iot"})),
+    );
+    assert_eq!(r.status, 201, "{r}");
+    let order_url = r.header("location").unwrap().to_owned();
+    acme.solve_http01(&r.json(), &http01);
+    let order = acme.poll(&order_url, &["ready"]);
+    let key = CertKey::generate();
+    let r = acme.finalize(
+        order["finalize"].as_str().unwrap(),
+        &key.csr(Some(NAMES[0]), &ids),
+    );
+    assert_eq!(r.status, 200, "{r}");
+    let order = acme.poll(&order_url, &["valid"]);
+    let pem = acme.download(order["certificate"].as_str().unwrap());
+    let leaf = summarize(&pem_to_ders(&pem)[0]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let days = (leaf.not_after_unix - now) / 86_400;
+    assert!((6..=7).contains(&days), "validity {days} days");
 }
 
 fn rebuild_cmd(ca: &CaProcess, data: &Path) -> std::process::Output {

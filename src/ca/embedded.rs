@@ -21,9 +21,11 @@ use serde_json::Value;
 
 use crate::ca::acme_store::AcmeStore;
 use crate::ca::proto::{self, CaError, RevocationReason};
+use crate::config::ProfileConfig;
+use crate::config::{EXTENDED_KEY_USAGES, KEY_USAGES};
 use crate::pki::cert::der_to_pem;
 use crate::pki::csr::ValidatedCsr;
-use crate::pki::issuer::{self, Issuer, PROFILES, Revoked};
+use crate::pki::issuer::{self, Eku, Issuer, PROFILES, Profile, Revoked, Usage};
 
 /// How often the server thread checks its stop flag while idle.
 const POLL_MS: i32 = 200;
@@ -47,6 +49,8 @@ struct State {
 
 struct Server {
     issuer: Issuer,
+    /// The built-in profiles, then the operator's (`[[ca_server.profiles]]`).
+    profiles: Vec<&'static Profile>,
     state: State,
     state_path: PathBuf,
     acme: AcmeStore,
@@ -105,7 +109,7 @@ impl EmbeddedCa {
         endpoint: &str,
         data_dir: &Path,
     ) -> Result<EmbeddedCa, CaError> {
-        EmbeddedCa::start_with(ctx, endpoint, data_dir, None)
+        EmbeddedCa::start_with(ctx, endpoint, data_dir, None, &[])
     }
 
     /// Like [`EmbeddedCa::start`], plus a registration socket when `registration` is given
@@ -115,8 +119,10 @@ impl EmbeddedCa {
         endpoint: &str,
         data_dir: &Path,
         registration: Option<Registration>,
+        extra_profiles: &[ProfileConfig],
     ) -> Result<EmbeddedCa, CaError> {
         let dir = data_dir.join("ca");
+        let profiles = profiles_with(extra_profiles);
         let issuer = Issuer::load_or_create(&dir).map_err(setup)?;
         let state_path = dir.join(STATE_FILE);
         let state = match fs::read(&state_path) {
@@ -146,6 +152,7 @@ impl EmbeddedCa {
         let stop = Arc::new(AtomicBool::new(false));
         let server = Arc::new(Mutex::new(Server {
             issuer,
+            profiles,
             state,
             acme: AcmeStore::new(&dir),
             state_path,
@@ -276,7 +283,9 @@ impl Server {
             "get_crl" | "generate_crl" => self.get_crl(),
             "sign" => self.sign(params),
             "revoke" => self.revoke(params),
-            "list_profiles" => proto::answer(&PROFILES.iter().map(|p| p.name).collect::<Vec<_>>()),
+            "list_profiles" => {
+                proto::answer(&self.profiles.iter().map(|p| p.name).collect::<Vec<_>>())
+            }
             "get_profile" => self.get_profile(params),
             "view" => self.view(params),
             "unrevoke" => self.unrevoke(params),
@@ -318,7 +327,7 @@ impl Server {
             .get("profile")
             .and_then(Value::as_str)
             .unwrap_or("server");
-        let Some(profile) = issuer::profile(profile_name) else {
+        let Some(profile) = self.profile(profile_name) else {
             return proto::error(&format!("[500] Unknown profile: {profile_name}"));
         };
         // Like upki-ca: PEM only, DER is rejected.
@@ -375,6 +384,10 @@ impl Server {
             Ok(()) => proto::answer(&true),
             Err(e) => proto::error(&format!("[100] {e}")),
         }
+    }
+
+    fn profile(&self, name: &str) -> Option<&'static Profile> {
+        issuer::profile(name).or_else(|| self.profiles.iter().copied().find(|p| p.name == name))
     }
 
     /// `unrevoke` by name (like upki-ca): the newest certificate of `dn` leaves the CRL.
@@ -481,7 +494,7 @@ impl Server {
             .get("profile")
             .and_then(Value::as_str)
             .unwrap_or("ra");
-        let Some(profile) = issuer::profile(profile_name) else {
+        let Some(profile) = self.profile(profile_name) else {
             return proto::error(&format!("[500] Profile not found: {profile_name}"));
         };
         let mut dns = Vec::new();
@@ -566,7 +579,7 @@ impl Server {
 
     fn get_profile(&self, params: &Value) -> String {
         let name = params.get("profile").and_then(Value::as_str).unwrap_or("");
-        let Some(p) = issuer::profile(name) else {
+        let Some(p) = self.profile(name) else {
             return proto::error(&format!("[500] Unknown profile: {name}"));
         };
         proto::answer(&serde_json::json!({
@@ -599,6 +612,41 @@ fn csr_pem_body(pem: &str) -> Option<Vec<u8>> {
     let body = rest.strip_suffix(&format!("-----END {label}-----"))?;
     let b64: String = body.split_ascii_whitespace().collect();
     base64::engine::general_purpose::STANDARD.decode(b64).ok()
+}
+
+/// The built-in profiles plus the operator's. Operator profiles are made `'static` once, at
+/// start-up (a few bytes each, for the life of the process), like the built-in table.
+fn profiles_with(extra: &[ProfileConfig]) -> Vec<&'static Profile> {
+    let usages = [
+        Usage::DigitalSignature,
+        Usage::NonRepudiation,
+        Usage::KeyEncipherment,
+    ];
+    let ekus = [Eku::ServerAuth, Eku::ClientAuth, Eku::EmailProtection];
+    debug_assert!(usages.iter().zip(KEY_USAGES).all(|(u, n)| u.name() == n));
+    debug_assert!(
+        ekus.iter()
+            .zip(EXTENDED_KEY_USAGES)
+            .all(|(e, n)| e.name() == n)
+    );
+    let mut out: Vec<&'static Profile> = PROFILES.iter().collect();
+    for p in extra {
+        let key_usage: Vec<Usage> = usages
+            .into_iter()
+            .filter(|u| p.key_usage.iter().any(|n| n == u.name()))
+            .collect();
+        let eku: Vec<Eku> = ekus
+            .into_iter()
+            .filter(|e| p.extended_key_usage.iter().any(|n| n == e.name()))
+            .collect();
+        out.push(Box::leak(Box::new(Profile {
+            name: Box::leak(p.name.clone().into_boxed_str()),
+            days: p.days,
+            key_usage: Box::leak(key_usage.into_boxed_slice()),
+            eku: Box::leak(eku.into_boxed_slice()),
+        })));
+    }
+    out
 }
 
 /// Seed comparison whose time does not depend on where the inputs differ.

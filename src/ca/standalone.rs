@@ -87,7 +87,8 @@ pub(crate) fn main(mut args: impl Iterator<Item = String>) -> ExitCode {
         }
     };
     let ctx = zmq::Context::new();
-    let ca = match EmbeddedCa::start_with(&ctx, &endpoint, &cs.data_dir, registration) {
+    let ca = match EmbeddedCa::start_with(&ctx, &endpoint, &cs.data_dir, registration, &cs.profiles)
+    {
         Ok(ca) => ca,
         Err(e) => {
             eprintln!("upki-ra ca serve: {e}");

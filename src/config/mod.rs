@@ -47,7 +47,29 @@ pub(crate) struct CaServerConfig {
     /// File holding the registration seed; without it (and without `UPKI_CA_SEED`) the
     /// registration socket stays closed.
     pub(crate) seed_file: Option<PathBuf>,
+    /// Operator-defined profiles, offered besides the built-in ones (`[[ca_server.profiles]]`).
+    pub(crate) profiles: Vec<ProfileConfig>,
 }
+
+/// `[[ca_server.profiles]]`: one leaf-certificate profile of the standalone CA.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProfileConfig {
+    /// Name clients ask for (ACME `profile`); letters, digits, `-`, `_`.
+    pub(crate) name: String,
+    /// Validity in days (1–3650).
+    pub(crate) days: u32,
+    /// keyUsage names: digitalSignature, nonRepudiation, keyEncipherment.
+    pub(crate) key_usage: Vec<String>,
+    /// extendedKeyUsage names: serverAuth, clientAuth, emailProtection.
+    #[serde(default)]
+    pub(crate) extended_key_usage: Vec<String>,
+}
+
+/// keyUsage and extendedKeyUsage names a [`ProfileConfig`] may use.
+pub(crate) const KEY_USAGES: [&str; 3] = ["digitalSignature", "nonRepudiation", "keyEncipherment"];
+pub(crate) const EXTENDED_KEY_USAGES: [&str; 3] = ["serverAuth", "clientAuth", "emailProtection"];
+const BUILT_IN_PROFILES: [&str; 7] = ["ca", "ra", "server", "webapp", "laptop", "user", "admin"];
 
 impl Default for CaServerConfig {
     fn default() -> Self {
@@ -57,6 +79,7 @@ impl Default for CaServerConfig {
             register_port: 5001,
             data_dir: PathBuf::from("./upki-ca-data"),
             seed_file: None,
+            profiles: Vec::new(),
         }
     }
 }
@@ -449,6 +472,49 @@ impl Config {
         }
         self.allowed_networks()?;
         self.orderable_networks()?;
+        for (i, p) in self.ca_server.profiles.iter().enumerate() {
+            let key = format!("ca_server.profiles[{i}]");
+            let name_ok = !p.name.is_empty()
+                && p.name.len() <= 32
+                && p.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !name_ok || BUILT_IN_PROFILES.contains(&p.name.as_str()) {
+                return Err(err(
+                    &key,
+                    "name must be 1-32 letters, digits, - or _, and not a built-in profile",
+                ));
+            }
+            if self
+                .ca_server
+                .profiles
+                .iter()
+                .filter(|q| q.name == p.name)
+                .count()
+                > 1
+            {
+                return Err(err(&key, "duplicate profile name"));
+            }
+            if p.days == 0 || p.days > 3650 {
+                return Err(err(&key, "days must be between 1 and 3650"));
+            }
+            if p.key_usage.is_empty()
+                || p.key_usage
+                    .iter()
+                    .any(|u| !KEY_USAGES.contains(&u.as_str()))
+            {
+                return Err(err(&key, format!("key_usage must be among {KEY_USAGES:?}")));
+            }
+            if p.extended_key_usage
+                .iter()
+                .any(|u| !EXTENDED_KEY_USAGES.contains(&u.as_str()))
+            {
+                return Err(err(
+                    &key,
+                    format!("extended_key_usage must be among {EXTENDED_KEY_USAGES:?}"),
+                ));
+            }
+        }
         if self.ca_server.port == 0
             || self.ca_server.register_port == 0
             || self.ca_server.port == self.ca_server.register_port
@@ -642,6 +708,29 @@ mod tests {
         assert!(c.identifiers.wildcards);
         assert_eq!(c.ca_server.port, 5000);
         assert!(c.ca.sync);
+    }
+
+    #[test]
+    fn ca_server_profiles() {
+        let c = Config::parse(
+            "[[ca_server.profiles]]\nname = \"iot\"\ndays = 7\nkey_usage = [\"digitalSignature\"]\n\
+             extended_key_usage = [\"serverAuth\", \"clientAuth\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.ca_server.profiles.len(), 1);
+        for bad in [
+            "name = \"server\"\ndays = 7\nkey_usage = [\"digitalSignature\"]\n",
+            "name = \"a/b\"\ndays = 7\nkey_usage = [\"digitalSignature\"]\n",
+            "name = \"x\"\ndays = 0\nkey_usage = [\"digitalSignature\"]\n",
+            "name = \"x\"\ndays = 7\nkey_usage = [\"keyCertSign\"]\n",
+            "name = \"x\"\ndays = 7\nkey_usage = [\"digitalSignature\"]\nextended_key_usage = [\"any\"]\n",
+        ] {
+            let e = Config::parse(&format!("[[ca_server.profiles]]\n{bad}")).unwrap_err();
+            assert!(
+                e.to_string().starts_with("ca_server.profiles[0]"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]
