@@ -331,7 +331,7 @@ fn serve(config: Config) -> Result<(), String> {
         acme.resume_validations();
         // Catalog #58: orders left in `processing` by a previous run are resumed or failed.
         acme.resume_issuance().await;
-        if config.ca.sync {
+        if config.ca.sync.unwrap_or(config.ca.endpoint.is_some()) {
             ex.spawn(ca::sync::run(acme.store.clone(), sync_ca))
                 .detach();
         }

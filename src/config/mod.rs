@@ -146,8 +146,10 @@ pub(crate) struct CaConfig {
     /// Profiles offered in the directory's `meta.profiles` (those the CA lists and that are
     /// named here); empty = every profile the CA lists.
     pub(crate) profiles: Vec<String>,
-    /// Send `acme_sync_*` messages to the CA after each state change (best effort).
-    pub(crate) sync: bool,
+    /// Send `acme_sync_*` messages to the CA after each state change (best effort). Default:
+    /// on for a remote CA (so a new RA can be rebuilt from it), off for the embedded CA, which
+    /// shares this machine and data folder with the RA's own store.
+    pub(crate) sync: Option<bool>,
 }
 
 impl Default for CaConfig {
@@ -160,7 +162,7 @@ impl Default for CaConfig {
             finalize_wait_secs: 5,
             issue_deadline_secs: 600,
             profiles: Vec::new(),
-            sync: true,
+            sync: None,
         }
     }
 }
@@ -707,7 +709,7 @@ mod tests {
         assert_eq!(c.validation.retry_delay_secs, 5);
         assert!(c.identifiers.wildcards);
         assert_eq!(c.ca_server.port, 5000);
-        assert!(c.ca.sync);
+        assert_eq!(c.ca.sync, None);
     }
 
     #[test]
