@@ -8,6 +8,7 @@
 //! write transactions and their fsync run off the executor, on the writer thread.
 #![deny(unsafe_code)]
 
+pub(crate) mod bulk;
 pub(crate) mod records;
 mod tables;
 
