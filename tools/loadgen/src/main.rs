@@ -49,6 +49,8 @@ OPTIONS:
     --poll-ms MS           first poll of a pending authorization/order after MS ms, then
                            doubling up to 1 s (default 5)
     --pid PID              the server process: report its CPU ms per issuance and memory
+    --wait SECS            wait up to SECS seconds for --ca-file to exist and the directory
+                           to answer 200 before starting (default 0: no wait)
     --quiet                no progress lines
 
 The last line of the report is machine-readable: RESULT key=value ...
@@ -67,6 +69,7 @@ struct Args {
     domain: String,
     poll: Duration,
     pid: Option<u32>,
+    wait: Duration,
     quiet: bool,
 }
 
@@ -83,6 +86,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         domain: "loadgen.test".into(),
         poll: Duration::from_millis(5),
         pid: None,
+        wait: Duration::ZERO,
         quiet: false,
     };
     while let Some(flag) = it.next() {
@@ -109,6 +113,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--domain" => a.domain = value()?,
             "--poll-ms" => a.poll = Duration::from_millis(num(&flag, value()?)?),
             "--pid" => a.pid = Some(num(&flag, value()?)?),
+            "--wait" => a.wait = Duration::from_secs_f64(num(&flag, value()?)?),
             "--quiet" => a.quiet = true,
             "--help" | "-h" => return Err(String::new()),
             other => return Err(format!("unknown option {other:?}")),
@@ -178,9 +183,43 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--wait`: until the CA file exists and the directory answers 200, or the time is up.
+async fn wait_ready(args: &Args, origin: &http::Origin, dir_path: &str) -> Result<(), String> {
+    if args.wait.is_zero() {
+        return Ok(());
+    }
+    let deadline = Instant::now() + args.wait;
+    let mut last = String::from("not tried");
+    while Instant::now() < deadline {
+        let tls = match &args.ca_file {
+            Some(f) if !std::path::Path::new(f).exists() => Err(format!("{f} does not exist")),
+            Some(f) => http::tls_config(f).map(Some),
+            None => Ok(None),
+        };
+        let attempt = match tls {
+            Ok(tls) => match http::Client::new(origin.clone(), tls, Duration::from_secs(2)) {
+                Ok(mut c) => c
+                    .request("GET", dir_path, None, b"")
+                    .await
+                    .map(|r| r.status),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        match attempt {
+            Ok(200) => return Ok(()),
+            Ok(status) => last = format!("directory answered {status}"),
+            Err(e) => last = e,
+        }
+        smol::Timer::after(Duration::from_millis(100)).await;
+    }
+    Err(format!("server not ready after {:?}: {last}", args.wait))
+}
+
 /// Sets up, runs the workers, prints the report; `Ok(false)` when issuances failed.
 async fn run(args: Args, ex: Rc<LocalExecutor<'static>>) -> Result<bool, String> {
     let (origin, dir_path) = http::split_url(&args.directory)?;
+    wait_ready(&args, &origin, &dir_path).await?;
     let tls = match &args.ca_file {
         Some(f) => Some(http::tls_config(f)?),
         None => None,
