@@ -375,10 +375,12 @@ async fn run(args: Args, ex: Rc<LocalExecutor<'static>>) -> Result<bool, String>
     }
     if let Some(pid) = args.pid {
         match (server_cpu, server_mem) {
-            (Some(c), Some((rss, hwm))) => println!(
-                "  server CPU   {c:.3} ms per issuance (pid {pid}); RSS {:.1} MiB, peak {:.1} MiB",
-                rss as f64 / 1024.0,
-                hwm as f64 / 1024.0
+            (Some(c), Some(m)) => println!(
+                "  server CPU   {c:.3} ms per issuance (pid {pid}); RSS {:.1} MiB ({:.1} MiB \
+                 anonymous), peak {:.1} MiB",
+                m.rss as f64 / 1024.0,
+                m.anon as f64 / 1024.0,
+                m.hwm as f64 / 1024.0
             ),
             _ => println!("  server       pid {pid} not readable in /proc"),
         }
@@ -390,14 +392,15 @@ async fn run(args: Args, ex: Rc<LocalExecutor<'static>>) -> Result<bool, String>
     println!(
         "RESULT workers={} seconds={elapsed:.2} issuances={done} errors={n_errors} rate={rate:.1} \
          p50_ms={p50:.2} p99_ms={p99:.2} requests={:.2} polls={:.2} client_cpu_ms={} \
-         server_cpu_ms={} server_rss_kib={} server_hwm_kib={}",
+         server_cpu_ms={} server_rss_kib={} server_hwm_kib={} server_anon_kib={}",
         args.workers,
         counts.requests as f64 / attempts,
         counts.polls as f64 / attempts,
         opt(client_cpu),
         opt(server_cpu),
-        server_mem.map_or("-".into(), |m| m.0.to_string()),
-        server_mem.map_or("-".into(), |m| m.1.to_string()),
+        server_mem.map_or("-".into(), |m| m.rss.to_string()),
+        server_mem.map_or("-".into(), |m| m.hwm.to_string()),
+        server_mem.map_or("-".into(), |m| m.anon.to_string()),
     );
     Ok(done > 0 && n_errors == 0)
 }

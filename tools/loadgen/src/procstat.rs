@@ -32,8 +32,17 @@ pub(crate) fn cpu_ms(pid: u32, ticks_per_s: u64) -> Option<f64> {
     Some(cpu_ticks_of(&stat)? as f64 * 1000.0 / ticks_per_s as f64)
 }
 
-/// (VmRSS, VmHWM) of process `pid` in KiB.
-pub(crate) fn memory_kib(pid: u32) -> Option<(u64, u64)> {
+/// Resident memory of a process, KiB: total (`VmRSS`), its peak (`VmHWM`), and the anonymous
+/// part (`RssAnon`: the heap and stacks, without mapped files such as the binary or an LMDB map).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Memory {
+    pub(crate) rss: u64,
+    pub(crate) hwm: u64,
+    pub(crate) anon: u64,
+}
+
+/// The resident memory of process `pid`.
+pub(crate) fn memory_kib(pid: u32) -> Option<Memory> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| -> Option<u64> {
         let line = status.lines().find(|l| l.starts_with(name))?;
@@ -44,7 +53,11 @@ pub(crate) fn memory_kib(pid: u32) -> Option<(u64, u64)> {
             .parse()
             .ok()
     };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
+    Some(Memory {
+        rss: field("VmRSS:")?,
+        hwm: field("VmHWM:")?,
+        anon: field("RssAnon:")?,
+    })
 }
 
 #[cfg(test)]
@@ -62,7 +75,7 @@ mod tests {
     fn reads_own_process() {
         let me = std::process::id();
         assert!(cpu_ms(me, clock_ticks()).is_some());
-        let (rss, hwm) = memory_kib(me).unwrap();
-        assert!(rss > 0 && hwm >= rss);
+        let m = memory_kib(me).unwrap();
+        assert!(m.anon > 0 && m.rss >= m.anon && m.hwm >= m.rss);
     }
 }
