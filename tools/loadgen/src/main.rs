@@ -51,6 +51,7 @@ OPTIONS:
     --pid PID              the server process: report its CPU ms per issuance and memory
     --wait SECS            wait up to SECS seconds for --ca-file to exist and the directory
                            to answer 200 before starting (default 0: no wait)
+    --stall SECS           give up when no issuance completes for SECS seconds (default 60)
     --quiet                no progress lines
 
 The last line of the report is machine-readable: RESULT key=value ...
@@ -70,6 +71,7 @@ struct Args {
     poll: Duration,
     pid: Option<u32>,
     wait: Duration,
+    stall: Duration,
     quiet: bool,
 }
 
@@ -87,6 +89,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         poll: Duration::from_millis(5),
         pid: None,
         wait: Duration::ZERO,
+        stall: Duration::from_secs(60),
         quiet: false,
     };
     while let Some(flag) = it.next() {
@@ -114,6 +117,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--poll-ms" => a.poll = Duration::from_millis(num(&flag, value()?)?),
             "--pid" => a.pid = Some(num(&flag, value()?)?),
             "--wait" => a.wait = Duration::from_secs_f64(num(&flag, value()?)?),
+            "--stall" => a.stall = Duration::from_secs_f64(num(&flag, value()?)?),
             "--quiet" => a.quiet = true,
             "--help" | "-h" => return Err(String::new()),
             other => return Err(format!("unknown option {other:?}")),
@@ -141,6 +145,8 @@ struct Shared {
     /// step → (count, first detail)
     errors: RefCell<BTreeMap<&'static str, (u64, String)>>,
     counts: Cell<Counts>,
+    /// Set when no issuance completed for `--stall` seconds: the workers stop.
+    stalled: Cell<bool>,
 }
 
 fn add_counts(total: &Cell<Counts>, c: Counts) {
@@ -272,18 +278,25 @@ async fn run(args: Args, ex: Rc<LocalExecutor<'static>>) -> Result<bool, String>
     let start = Instant::now();
     let deadline = args.duration.map(|d| start + d);
 
-    if !args.quiet {
+    {
         let shared = shared.clone();
+        let (quiet, stall) = (args.quiet, args.stall);
         ex.spawn(async move {
-            let mut last = 0;
-            loop {
-                smol::Timer::after(Duration::from_secs(10)).await;
+            let (mut last, mut last_change) = (0, Instant::now());
+            for tick in 1u64.. {
+                smol::Timer::after(Duration::from_secs(1)).await;
                 let done = shared.done.get();
-                eprintln!(
-                    "upki-loadgen: {:>6.0} s  {done} issuances  ({:.1}/s in the last 10 s)",
-                    start.elapsed().as_secs_f64(),
-                    (done - last) as f64 / 10.0
-                );
+                if done != last {
+                    last_change = Instant::now();
+                } else if last_change.elapsed() >= stall {
+                    shared.stalled.set(true);
+                }
+                if !quiet && tick % 10 == 0 {
+                    eprintln!(
+                        "upki-loadgen: {:>6.0} s  {done} issuances",
+                        start.elapsed().as_secs_f64()
+                    );
+                }
                 last = done;
             }
         })
@@ -299,7 +312,8 @@ async fn run(args: Args, ex: Rc<LocalExecutor<'static>>) -> Result<bool, String>
         workers.push(ex.spawn(async move {
             let mut n = 0u64;
             loop {
-                if deadline.is_some_and(|d| Instant::now() >= d)
+                if shared.stalled.get()
+                    || deadline.is_some_and(|d| Instant::now() >= d)
                     || budget.is_some_and(|b| shared.started.get() >= b)
                 {
                     break;
@@ -385,14 +399,22 @@ async fn run(args: Args, ex: Rc<LocalExecutor<'static>>) -> Result<bool, String>
             _ => println!("  server       pid {pid} not readable in /proc"),
         }
     }
+    let stalled = shared.stalled.get();
+    if stalled {
+        println!(
+            "  STALLED      no issuance completed for {} s: run abandoned",
+            args.stall.as_secs()
+        );
+    }
     for (step, (n, first)) in &errors {
         println!("  error        {step}: {n}× — first: {first}");
     }
     let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.3}"));
     println!(
-        "RESULT workers={} seconds={elapsed:.2} issuances={done} errors={n_errors} rate={rate:.1} \
+        "RESULT stalled={} workers={} seconds={elapsed:.2} issuances={done} errors={n_errors} rate={rate:.1} \
          p50_ms={p50:.2} p99_ms={p99:.2} requests={:.2} polls={:.2} client_cpu_ms={} \
          server_cpu_ms={} server_rss_kib={} server_hwm_kib={} server_anon_kib={}",
+        u8::from(stalled),
         args.workers,
         counts.requests as f64 / attempts,
         counts.polls as f64 / attempts,
@@ -402,5 +424,5 @@ async fn run(args: Args, ex: Rc<LocalExecutor<'static>>) -> Result<bool, String>
         server_mem.map_or("-".into(), |m| m.hwm.to_string()),
         server_mem.map_or("-".into(), |m| m.anon.to_string()),
     );
-    Ok(done > 0 && n_errors == 0)
+    Ok(done > 0 && n_errors == 0 && !stalled)
 }
