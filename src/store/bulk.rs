@@ -179,3 +179,43 @@ pub(crate) fn fill(dir: &Path, map_size: usize, orders: u64) -> Result<(), Store
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The filled store holds exactly the finished issuances asked for, every one reachable
+    /// through the same indexes the server uses (RFC 8555 §7.1: order → authorization →
+    /// certificate; revocation by serial; account by key thumbprint).
+    #[test]
+    fn fill_writes_finished_issuances_reachable_through_the_indexes() {
+        let dir = std::env::temp_dir().join(format!("upki-ra-bulk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // More than one write closure's worth.
+        let n = PER_CLOSURE as u64 + 7;
+        fill(&dir, 64 << 20, n).unwrap();
+        let store = Store::open(&dir, 64 << 20).unwrap();
+        store
+            .read(|r| {
+                let orders = r.orders_in_status(OrderStatus::Valid)?;
+                assert_eq!(orders.len() as u64, n);
+                for o in orders.iter().step_by(500) {
+                    let authz = r.authz(&o.authz_ids[0])?.unwrap();
+                    assert_eq!(authz.status, AuthzStatus::Valid);
+                    assert_eq!(authz.order_id, o.id);
+                    let cert = r.cert(o.cert_id.as_deref().unwrap())?.unwrap();
+                    assert_eq!(cert.order_id, o.id);
+                    assert_eq!(r.cert_by_serial(&cert.serial)?.unwrap().id, cert.id);
+                    assert!(crate::pki::pem_to_ders(&cert.chain_pem).unwrap().len() == 2);
+                    let account = r.account(&o.account_id)?.unwrap();
+                    let by_key = r.account_by_thumbprint(&account.thumbprint)?.unwrap();
+                    assert_eq!(by_key.id, account.id);
+                }
+                Ok(())
+            })
+            .unwrap();
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
