@@ -75,7 +75,7 @@ start_upki() {
     if [ -n "$keep" ]; then dir="$keep"; else
         mkdir -p "$parent"; dir="$(mktemp -d "$parent/upki.XXXXXX")"; SERVER_DIR="$dir"
     fi
-    printf '[server]\nmap_size_mib = 8192\n' >"$OUT/upki-ra.toml"
+    printf '[server]\nmap_size_mib = 16384\n' >"$OUT/upki-ra.toml"
     taskset -c "$SERVER_CPU" "$UPKI" serve --config "$OUT/upki-ra.toml" \
         --listen "127.0.0.1:$UPKI_PORT" --data-dir "$dir" \
         --http01-port "$HTTP01_PORT" --dns-resolver "127.0.0.1:$DNS_PORT" \
@@ -255,7 +255,7 @@ rm -rf "$filled"
 log "upki: filling a store with $FILL_ORDERS orders"
 start_upki "$DISK_DIR" "$filled"; stop_server   # creates the CA and the store
 taskset -c "$SERVER_CPU" "$UPKI" bench-fill --data-dir "$filled" --orders "$FILL_ORDERS" \
-    --map-size-mib 8192 >&2
+    --map-size-mib 16384 >&2
 R[upki,filled_du]="$(du -sh "$filled/db" | cut -f1)"
 for store in empty filled; do
     p50s="" p99s=""

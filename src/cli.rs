@@ -380,7 +380,7 @@ async fn reconcile(store: &Store) {
 fn bench_fill(mut args: impl Iterator<Item = String>) -> ExitCode {
     let mut dir = PathBuf::from("./upki-ra-data");
     let mut orders: u64 = 1_000_000;
-    let mut map_mib: u64 = 8192;
+    let mut map_mib: u64 = 16384;
     while let Some(flag) = args.next() {
         let value = args.next();
         let parsed = match (flag.as_str(), value) {
