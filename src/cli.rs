@@ -130,6 +130,8 @@ pub fn run() -> ExitCode {
         Some("ca") => return ca::standalone::main(args),
         Some("rebuild") => return ca::rebuild::main(args),
         Some("eab") => return crate::cli_eab::run(args),
+        // Benchmark support (BENCHMARKS.md), not part of the documented interface.
+        Some("bench-fill") => return bench_fill(args),
         Some("--version" | "-V") => {
             println!("upki-ra {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
@@ -437,4 +439,37 @@ async fn offered_profiles(ca: &CaClient, config: &Config) -> Vec<(String, String
             (n, d)
         })
         .collect()
+}
+
+/// `upki-ra bench-fill --data-dir DIR --orders N [--map-size-mib M]`: fills the store of a
+/// stopped server with N finished issuances (see `store::bulk`), for the benchmark of issuance
+/// latency on a large store.
+fn bench_fill(mut args: impl Iterator<Item = String>) -> ExitCode {
+    let mut dir = PathBuf::from("./upki-ra-data");
+    let mut orders: u64 = 1_000_000;
+    let mut map_mib: u64 = 16384;
+    while let Some(flag) = args.next() {
+        let value = args.next();
+        let parsed = match (flag.as_str(), value) {
+            ("--data-dir", Some(v)) => {
+                dir = PathBuf::from(v);
+                Ok(())
+            }
+            ("--orders", Some(v)) => v.parse().map(|n| orders = n).map_err(|_| v),
+            ("--map-size-mib", Some(v)) => v.parse().map(|n| map_mib = n).map_err(|_| v),
+            (_, v) => Err(v.unwrap_or_default()),
+        };
+        if let Err(v) = parsed {
+            eprintln!("upki-ra bench-fill: bad option {flag} {v:?}");
+            return ExitCode::from(2);
+        }
+    }
+    let map_size = usize::try_from(map_mib << 20).unwrap_or(usize::MAX);
+    match crate::store::bulk::fill(&dir.join("db"), map_size, orders) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("upki-ra bench-fill: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

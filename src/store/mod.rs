@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 
 mod outbox;
+pub(crate) mod bulk;
 pub(crate) mod records;
 mod tables;
 
