@@ -233,6 +233,13 @@ impl Acme {
                 }
             };
             let ok = error.is_none();
+            if !last {
+                // Announce the next attempt before the error becomes visible, so a client that
+                // reads the error also gets the real Retry-After.
+                self.validator
+                    .retries()
+                    .schedule(&ticket, self.settings.validation_retry_delay);
+            }
             let (authz_id, chall_id) = (job.authz_id.clone(), job.challenge_id.clone());
             let written = self
                 .store
@@ -266,10 +273,7 @@ impl Acme {
                 break;
             }
             // RFC 8555 §8.2: wait before the next query, unless the client asks for it now.
-            self.validator
-                .retries()
-                .wait(&ticket, self.settings.validation_retry_delay)
-                .await;
+            self.validator.retries().wait(&ticket).await;
         }
         self.validator.retries().finish(ticket);
     }

@@ -8,8 +8,8 @@
 //! write transactions and their fsync run off the executor, on the writer thread.
 #![deny(unsafe_code)]
 
-mod outbox;
 pub(crate) mod bulk;
+mod outbox;
 pub(crate) mod records;
 mod tables;
 

@@ -75,12 +75,24 @@ impl RetryBoard {
         })
     }
 
-    /// Waits `delay` before the next attempt, or less if the client asks for a retry
-    /// ([`RetryBoard::retry_now`]). Returns true when woken early.
-    pub(crate) async fn wait(&self, ticket: &Ticket, delay: Duration) -> bool {
+    /// Sets the next attempt of `ticket`'s challenge to `delay` from now (what `Retry-After`
+    /// reports until [`RetryBoard::wait`] ends).
+    pub(crate) fn schedule(&self, ticket: &Ticket, delay: Duration) {
         if let Some(e) = self.lock().get_mut(&ticket.id) {
             e.next_attempt = Some(Instant::now() + delay);
         }
+    }
+
+    /// Waits until the scheduled next attempt ([`RetryBoard::schedule`]; now if none), or less
+    /// if the client asks for a retry ([`RetryBoard::retry_now`]). Returns true when woken early.
+    pub(crate) async fn wait(&self, ticket: &Ticket) -> bool {
+        let delay = self
+            .lock()
+            .get(&ticket.id)
+            .and_then(|e| e.next_attempt)
+            .map_or(Duration::ZERO, |at| {
+                at.saturating_duration_since(Instant::now())
+            });
         // A wake-up sent during the attempt that just ended is consumed here and counts.
         let woken = async {
             let _ = ticket.woken.recv().await;
@@ -136,7 +148,14 @@ mod tests {
         assert!(!board.retry_now("other"));
         let started = Instant::now();
         let early = smol::block_on(async {
-            let waiter = board.wait(&ticket, Duration::from_secs(30));
+            // Scheduled before the wait starts: Retry-After is right from the first moment.
+            board.schedule(&ticket, Duration::from_secs(30));
+            assert!(
+                board
+                    .retry_after("c1")
+                    .is_some_and(|s| (29..=31).contains(&s))
+            );
+            let waiter = board.wait(&ticket);
             let poke = async {
                 Timer::after(Duration::from_millis(50)).await;
                 assert!(
@@ -163,9 +182,8 @@ mod tests {
         let board = RetryBoard::default();
         let ticket = board.start("c").unwrap();
         let started = Instant::now();
-        assert!(!smol::block_on(
-            board.wait(&ticket, Duration::from_millis(200))
-        ));
+        board.schedule(&ticket, Duration::from_millis(200));
+        assert!(!smol::block_on(board.wait(&ticket)));
         assert!(started.elapsed() >= Duration::from_millis(200));
     }
 }
