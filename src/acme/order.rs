@@ -48,6 +48,9 @@ struct OrderView<'a> {
     certificate: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a serde_json::Value>,
+    /// RFC 9773 §5: echoed when the order replaces a certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replaces: Option<&'a str>,
 }
 
 impl Acme {
@@ -77,6 +80,7 @@ impl Acme {
                 _ => None,
             },
             error: order.error.as_ref(),
+            replaces: order.replaces.as_deref(),
         };
         let resp = json_response(code, &view).with_header("Location", self.urls.order(&order.id));
         if status == OrderStatus::Processing {
@@ -178,6 +182,7 @@ impl Acme {
             cert_id: None,
             csr_sha256: None,
             created_at: now,
+            replaces: payload.replaces.clone(),
         };
         let stored = order.clone();
         let recorded = self

@@ -83,6 +83,7 @@ mod tests {
             cert_id: None,
             csr_sha256: None,
             created_at: 0,
+            replaces: None,
         }
     }
 

@@ -117,6 +117,7 @@ fn issuance(
         cert_id: Some(cert_id.clone()),
         csr_sha256: Some(b64::encode(&random(rng, 32)?)),
         created_at: now,
+        replaces: None,
     };
     let cert = CertRecord {
         v: SCHEMA_VERSION,

@@ -94,6 +94,9 @@ pub(crate) struct OrderRecord {
     /// same transaction as the move to `processing`.
     pub(crate) csr_sha256: Option<String>,
     pub(crate) created_at: i64,
+    /// RFC 9773 §5: the ARI certID this order replaces, as the client sent it.
+    #[serde(default)]
+    pub(crate) replaces: Option<String>,
 }
 
 /// A challenge (RFC 8555 §7.1.5, §8), stored inside its authorization.

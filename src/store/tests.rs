@@ -82,6 +82,7 @@ fn order(id: &str, status: OrderStatus) -> OrderRecord {
         cert_id: None,
         csr_sha256: None,
         created_at: 1_451_606_400,
+        replaces: None,
     }
 }
 

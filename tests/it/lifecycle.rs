@@ -475,6 +475,11 @@ fn rfc9773_renewal_information() {
     // …but once a replacement is finalized, the certificate is replaced.
     let order_url = r.header("location").unwrap().to_owned();
     let body = r.json();
+    assert_eq!(
+        body["replaces"],
+        cert_id.as_str(),
+        "RFC 9773 §5: replaces echoed: {body}"
+    );
     acme.solve_http01(&body, &env.http01);
     acme.poll(&order_url, &["ready"]);
     let key = crate::support::pki::CertKey::generate();
