@@ -9,8 +9,10 @@ use crate::acme::request::KeyStyle;
 use crate::acme::{Acme, ids, json_response, now};
 use crate::http::{Request, Response};
 use crate::jose::EabEnvelope;
-use crate::store::StoreError;
-use crate::store::records::{AccountRecord, AccountStatus, SCHEMA_VERSION};
+use crate::store::records::{
+    AccountRecord, AccountStatus, AuthzStatus, OrderStatus, SCHEMA_VERSION,
+};
+use crate::store::{StoreError, Writer};
 
 /// At most this many contact URLs per account (Boulder's limit is similar).
 const MAX_CONTACTS: usize = 10;
@@ -244,13 +246,58 @@ impl Acme {
             }
         }
         let to_store = changed.clone();
-        self.store.write(move |w| w.put_account(&to_store)).await?;
+        let deactivating = changed.status == AccountStatus::Deactivated;
+        let cancelled =
+            Problem::unauthorized("the account that placed this order was deactivated").to_json();
+        self.store
+            .write(move |w| {
+                w.put_account(&to_store)?;
+                if deactivating {
+                    cancel_pending(w, &to_store.id, &cancelled)?;
+                }
+                Ok(())
+            })
+            .await?;
         if changed.status == AccountStatus::Deactivated {
             log::info!("account {} deactivated", changed.id);
         } else if changed.contact != account.contact {
             log::info!("account {} contact updated", changed.id);
         }
         Ok(self.account_view(&changed, 200))
+    }
+}
+
+/// RFC 8555 §7.3.6: after deactivation "the server … SHOULD cancel any pending operations
+/// authorized by the account's key, such as certificate orders": pending and ready orders become
+/// `invalid`, their pending authorizations `deactivated`. Orders already `processing` finish.
+fn cancel_pending(
+    w: &mut Writer<'_>,
+    account_id: &str,
+    error: &serde_json::Value,
+) -> Result<(), StoreError> {
+    let mut cursor: Option<Vec<u8>> = None;
+    loop {
+        let (orders, next) = w.orders_of_account(account_id, cursor.as_deref(), 256)?;
+        for mut order in orders {
+            if !matches!(order.status, OrderStatus::Pending | OrderStatus::Ready) {
+                continue;
+            }
+            for id in &order.authz_ids {
+                if let Some(mut authz) = w.authz(id)?
+                    && authz.status == AuthzStatus::Pending
+                {
+                    authz.status = AuthzStatus::Deactivated;
+                    w.put_authz(&authz)?;
+                }
+            }
+            order.status = OrderStatus::Invalid;
+            order.error = Some(error.clone());
+            w.put_order(&order)?;
+        }
+        match next {
+            Some(c) => cursor = Some(c),
+            None => return Ok(()),
+        }
     }
 }
 
@@ -272,5 +319,78 @@ mod tests {
         assert_eq!(kind("mailto:nobody"), Some(ProblemType::InvalidContact));
         let many: Vec<String> = (0..11).map(|i| format!("mailto:a{i}@b.lan")).collect();
         assert!(check_contacts(&many).is_err());
+    }
+
+    // RFC 8555 §7.3.6: deactivation cancels the account's pending orders and authorizations,
+    // and leaves other accounts' orders and its own finished orders alone.
+    #[test]
+    fn s7_3_6_deactivation_cancels_pending_orders() {
+        use crate::store::Store;
+        use crate::store::records::{Identifier, OrderRecord};
+
+        let dir = std::env::temp_dir().join(format!("upki-ra-deact-{}", std::process::id()));
+        let store = Store::open(&dir, 1 << 20).unwrap();
+        let authz = |id: &str, account: &str| crate::store::records::AuthzRecord {
+            v: SCHEMA_VERSION,
+            id: id.into(),
+            account_id: account.into(),
+            order_id: format!("o-{id}"),
+            identifier: Identifier {
+                kind: "dns".into(),
+                value: format!("{id}.lan"),
+            },
+            wildcard: false,
+            status: AuthzStatus::Pending,
+            expires: i64::MAX / 2,
+            challenges: vec![],
+        };
+        let order = |id: &str, account: &str, status: OrderStatus| OrderRecord {
+            v: SCHEMA_VERSION,
+            id: format!("o-{id}"),
+            account_id: account.into(),
+            status,
+            expires: i64::MAX / 2,
+            identifiers: vec![],
+            not_before: None,
+            not_after: None,
+            authz_ids: vec![id.into()],
+            profile: "server".into(),
+            error: None,
+            cert_id: None,
+            csr_sha256: None,
+            created_at: 0,
+            replaces: None,
+        };
+        let error = Problem::unauthorized("deactivated").to_json();
+        smol::block_on(store.write(move |w| {
+            for (id, account, status) in [
+                ("a", "mine", OrderStatus::Pending),
+                ("b", "mine", OrderStatus::Valid),
+                ("c", "other", OrderStatus::Pending),
+            ] {
+                w.put_authz(&authz(id, account))?;
+                w.put_order(&order(id, account, status))?;
+            }
+            cancel_pending(w, "mine", &error)
+        }))
+        .unwrap();
+        let status = |id: &str| {
+            store
+                .read(|r| {
+                    Ok((
+                        r.order(&format!("o-{id}"))?.unwrap().status,
+                        r.authz(id)?.unwrap().status,
+                    ))
+                })
+                .unwrap()
+        };
+        assert_eq!(
+            status("a"),
+            (OrderStatus::Invalid, AuthzStatus::Deactivated)
+        );
+        assert_eq!(status("b"), (OrderStatus::Valid, AuthzStatus::Pending));
+        assert_eq!(status("c"), (OrderStatus::Pending, AuthzStatus::Pending));
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
