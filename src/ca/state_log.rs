@@ -130,6 +130,8 @@ pub(crate) struct StateLog {
     snapshot_len: u64,
     /// [`JOURNAL_FLOOR`]; lowered by tests.
     floor: u64,
+    /// A failed append may have left part of a line: compact before the next one.
+    damaged: bool,
 }
 
 fn at(path: &Path, e: impl std::fmt::Display) -> String {
@@ -175,6 +177,7 @@ impl StateLog {
             journal_len: 0,
             snapshot_len: 0,
             floor: JOURNAL_FLOOR,
+            damaged: false,
         };
         log.compact()?;
         // The journal's directory entry may be new: make it durable once.
@@ -190,6 +193,10 @@ impl StateLog {
 
     /// Durable first, then in memory: a failed append changes nothing the CA will answer from.
     pub(crate) fn record(&mut self, event: Event) -> Result<(), String> {
+        if self.damaged {
+            self.compact()?;
+            self.damaged = false;
+        }
         let mut line = serde_json::to_vec(&event).map_err(|e| e.to_string())?;
         line.push(b'\n');
         let written = self
@@ -197,8 +204,9 @@ impl StateLog {
             .write_all(&line)
             .and_then(|()| self.journal.sync_data());
         if let Err(e) = written {
-            // A partial line would make the next one unreadable: cut back to the last good one.
-            let _ = self.journal.set_len(self.journal_len);
+            // A partial line would make the next one unreadable: cut back to the last good one,
+            // or failing that, rewrite the snapshot and empty the journal before the next.
+            self.damaged = self.journal.set_len(self.journal_len).is_err();
             return Err(at(&self.journal_path, e));
         }
         self.journal_len += line.len() as u64;
