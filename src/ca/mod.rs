@@ -3,6 +3,7 @@
 //! - [`proto`]: message shapes, exact big-integer serials, revocation reason names.
 //! - [`client`]: [`CaClient`], a REQ socket on its own thread behind an async channel.
 //! - [`embedded`]: [`EmbeddedCa`], a uPKI-compatible CA server over `pki::issuer`.
+//! - [`state_log`]: the embedded CA's durable state (snapshot + append-only journal).
 #![forbid(unsafe_code)]
 
 pub(crate) mod acme_store;
@@ -13,6 +14,7 @@ pub(crate) mod rebuild;
 pub(crate) mod register;
 pub(crate) mod revocation;
 pub(crate) mod standalone;
+pub(crate) mod state_log;
 pub(crate) mod sync;
 
 #[allow(unused_imports)]
