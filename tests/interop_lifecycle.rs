@@ -19,18 +19,17 @@
 mod support;
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use support::client::ari_cert_id;
 use support::dns::MockDns;
 use support::pki::pem_to_ders;
+use support::programs::{program, run, run_ok};
 use support::server::{Server, ServerOptions, TempDir, free_port};
 
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(180);
 const NAME: &str = "life.example.test";
 
 /// The server with a mock DNS (every name → 127.0.0.1) and a free http-01 port.
@@ -84,59 +83,6 @@ fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
-}
-
-/// The absolute path of `name` on PATH, or a failure telling how to install it.
-fn program(name: &str, package: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "interop test needs `{name}` on PATH but it is missing: install it \
-                 (`apt-get install {package}`) or run `.ci/run`; interop tests never skip"
-            )
-        })
-}
-
-/// Runs `cmd` with a deadline, output in `log_dir/<label>.log`; returns status and output.
-fn run(mut cmd: Command, label: &str, log_dir: &Path) -> (ExitStatus, String) {
-    let log_path = log_dir.join(format!("{label}.log"));
-    let log = File::create(&log_path).unwrap();
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log));
-    let shown = format!("{cmd:?}");
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {shown}: {e}"));
-    let deadline = Instant::now() + CLIENT_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{label}: no exit after {CLIENT_TIMEOUT:?}: {shown}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    (
-        status,
-        std::fs::read_to_string(&log_path).unwrap_or_default(),
-    )
-}
-
-fn run_ok(cmd: Command, label: &str, log_dir: &Path) -> String {
-    let shown = format!("{cmd:?}");
-    let (status, output) = run(cmd, label, log_dir);
-    assert!(
-        status.success(),
-        "{label} failed ({status}): {shown}\n--- output ---\n{output}"
-    );
-    output
 }
 
 fn certbot(upki: &Upki, dir: &Path) -> Command {
