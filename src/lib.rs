@@ -5,11 +5,14 @@
 //! is `pub(crate)`.
 
 mod acme;
+mod admin;
 mod ca;
 pub mod cli;
 mod config;
+mod daemon;
 mod http;
 mod jose;
+mod metrics;
 mod pki;
 mod store;
 mod validate;

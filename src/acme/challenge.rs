@@ -164,6 +164,7 @@ impl Acme {
         }
         let error = failure.map(|e| Problem::from(e).to_json());
         let ok = error.is_none();
+        crate::metrics::validation(&job.kind, ok);
         let (authz_id, chall_id) = (job.authz_id.clone(), job.challenge_id.clone());
         let written = self
             .store

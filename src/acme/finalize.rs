@@ -224,6 +224,7 @@ impl Acme {
                 w.put_order(&stored)
             })
             .await?;
+        crate::metrics::issuance();
         log::info!(
             "order {} valid: certificate serial {}",
             done.id,

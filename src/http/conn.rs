@@ -78,6 +78,7 @@ pub(crate) async fn serve(
         // socket are released by unwinding.
         ex.spawn(async move {
             let _permit = permit;
+            let _open = crate::metrics::ConnectionGuard::new();
             log::debug!("connection from {peer}");
             let head_deadline = Instant::now() + limits.head_timeout;
             match tls {

@@ -8,6 +8,8 @@
 //! write transactions and their fsync run off the executor, on the writer thread.
 #![deny(unsafe_code)]
 
+mod list;
+mod readonly;
 pub(crate) mod records;
 mod tables;
 
@@ -22,6 +24,7 @@ use std::thread::{self, JoinHandle};
 use heed::types::Bytes;
 use heed::{CommitOrAbort, Env, EnvOpenOptions, MdbError, WithoutTls};
 
+pub(crate) use self::readonly::ReadOnlyStore;
 use self::records::SCHEMA_VERSION;
 pub(crate) use self::tables::{Reader, Writer};
 use self::tables::{T_META, TABLE_NAMES, Tables};
