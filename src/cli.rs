@@ -41,6 +41,7 @@ SERVE OPTIONS (each overrides the configuration file):
     --dns-resolver HOST:PORT    DNS server for validation (repeatable; default /etc/resolv.conf)
     --allow-validation-to CIDR  network the validator may connect to (repeatable; replaces
                                 the configured list, default: the private LAN ranges)
+    --metrics-listen ADDR:PORT  serve /metrics and /healthz there (turns metrics on)
 
 SIGNALS (serve):
     SIGTERM, SIGINT             stop accepting, let in-flight requests finish (at most
@@ -63,6 +64,7 @@ struct ServeArgs {
     http01_port: Option<u16>,
     dns_resolvers: Vec<SocketAddr>,
     allow: Vec<String>,
+    metrics_listen: Option<SocketAddr>,
 }
 
 fn parse_serve_args(mut args: impl Iterator<Item = String>) -> Result<ServeArgs, String> {
@@ -110,6 +112,13 @@ fn parse_serve_args(mut args: impl Iterator<Item = String>) -> Result<ServeArgs,
                 v.parse::<Cidr>()
                     .map_err(|e| format!("--allow-validation-to: {v:?}: {e}"))?;
                 out.allow.push(v);
+            }
+            "--metrics-listen" => {
+                let v = value()?;
+                out.metrics_listen = Some(
+                    v.parse()
+                        .map_err(|_| format!("--metrics-listen: {v:?} is not ADDR:PORT"))?,
+                );
             }
             other => return Err(format!("unknown option {other:?} (see upki-ra --help)")),
         }
@@ -180,6 +189,10 @@ fn load_config(args: &ServeArgs) -> Result<Config, String> {
     }
     if !args.allow.is_empty() {
         config.validation.allow_networks = args.allow.clone();
+    }
+    if let Some(m) = args.metrics_listen {
+        config.metrics.enabled = true;
+        config.metrics.listen = m;
     }
     config.validate().map_err(|e| format!("config: {e}"))?;
     Ok(config)

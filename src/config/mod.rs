@@ -167,7 +167,8 @@ impl Default for LogConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct MetricsConfig {
-    /// Whether the metrics listener runs.
+    /// Whether the metrics listener runs. Off by default (so several servers can run on one
+    /// host without colliding on its port); the packaged `ra.toml` turns it on.
     pub(crate) enabled: bool,
     /// Plain-HTTP address serving `/metrics` (Prometheus text) and `/healthz`.
     pub(crate) listen: SocketAddr,
@@ -176,7 +177,7 @@ pub(crate) struct MetricsConfig {
 impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
-            enabled: true,
+            enabled: false,
             listen: SocketAddr::from(([127, 0, 0, 1], 9641)),
         }
     }

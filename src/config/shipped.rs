@@ -9,6 +9,10 @@ const SHIPPED: &str = include_str!("../../packaging/ra.toml");
 fn shipped_ra_toml_parses() {
     let c = Config::parse(SHIPPED).unwrap_or_else(|e| panic!("packaging/ra.toml: {e}"));
     assert_eq!(c.server.data_dir, std::path::Path::new("/var/lib/upki-ra"));
+    assert!(
+        c.metrics.enabled,
+        "the package turns the metrics listener on"
+    );
 }
 
 /// The commented `#key = value` lines document real keys with valid values: uncommenting all

@@ -28,11 +28,18 @@ pub(crate) struct Env {
 
 impl Env {
     pub(crate) fn start() -> Env {
+        Env::start_with(ServerOptions::default())
+    }
+
+    /// As [`Env::start`], with further server options (the http-01 port and DNS resolver
+    /// are set here).
+    pub(crate) fn start_with(opts: ServerOptions) -> Env {
         let dns = MockDns::start(HashMap::new(), Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
         let http01 = Http01Responder::start();
         let server = Server::start(ServerOptions {
             http01_port: Some(http01.port()),
             dns_resolver: Some(dns.addr),
+            ..opts
         });
         Env {
             server,

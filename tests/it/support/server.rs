@@ -62,6 +62,8 @@ pub(crate) struct ServerOptions {
     pub(crate) http01_port: Option<u16>,
     /// `--dns-resolver`: the DNS server used to resolve identifiers.
     pub(crate) dns_resolver: Option<SocketAddr>,
+    /// `--metrics-listen`: where `/metrics` and `/healthz` are served.
+    pub(crate) metrics_listen: Option<SocketAddr>,
 }
 
 /// A running `upki-ra` process; killed (SIGKILL) on drop.
@@ -135,6 +137,9 @@ impl Server {
         if let Some(d) = self.opts.dns_resolver {
             cmd.arg("--dns-resolver").arg(d.to_string());
         }
+        if let Some(m) = self.opts.metrics_listen {
+            cmd.arg("--metrics-listen").arg(m.to_string());
+        }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log));
@@ -187,6 +192,33 @@ impl Server {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// The `--data-dir` of this server.
+    pub(crate) fn data_dir(&self) -> &std::path::Path {
+        &self.data.path
+    }
+
+    /// SIGTERM the process (graceful stop) and wait for it, at most `bound`; `None` if it
+    /// did not exit in time (it is then killed).
+    pub(crate) fn terminate(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = Instant::now() + bound;
+        while Instant::now() < deadline {
+            if let Some(status) = c.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        None
     }
 
     /// Start again with the same port and data directory, and wait until ready.
