@@ -17,7 +17,7 @@ use crate::ca::{CaClient, EmbeddedCa};
 use crate::config::Config;
 use crate::store::Store;
 use crate::store::records::OrderStatus;
-use crate::validate::{AddressPolicy, Cidr, Resolver, Validator};
+use crate::validate::{AddressPolicy, Cidr, IdentifierPolicy, Resolver, Resolvers, Validator};
 use crate::{acme, admin, daemon, http, metrics, pki};
 
 const USAGE: &str = "\
@@ -30,6 +30,7 @@ USAGE:
     upki-ra status [--config FILE] [--json]
                                 is the server up (its /healthz), is the CA reachable, and
                                 how many accounts, orders and certificates the store holds
+    upki-ra eab add|list|revoke External Account Binding keys (see upki-ra eab --help)
     upki-ra --version           print the version
     upki-ra --help              print this help
 
@@ -38,6 +39,7 @@ SERVE OPTIONS (each overrides the configuration file):
     --listen ADDR:PORT          HTTPS listener (default 127.0.0.1:8443)
     --data-dir DIR              state folder (default ./upki-ra-data)
     --http01-port N             port the http-01 validator connects to (default 80)
+    --tlsalpn01-port N          port the tls-alpn-01 validator connects to (default 443)
     --dns-resolver HOST:PORT    DNS server for validation (repeatable; default /etc/resolv.conf)
     --allow-validation-to CIDR  network the validator may connect to (repeatable; replaces
                                 the configured list, default: the private LAN ranges)
@@ -62,6 +64,7 @@ struct ServeArgs {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     http01_port: Option<u16>,
+    tlsalpn01_port: Option<u16>,
     dns_resolvers: Vec<SocketAddr>,
     allow: Vec<String>,
     metrics_listen: Option<SocketAddr>,
@@ -100,6 +103,16 @@ fn parse_serve_args(mut args: impl Iterator<Item = String>) -> Result<ServeArgs,
                 }
                 out.http01_port = Some(port);
             }
+            "--tlsalpn01-port" => {
+                let v = value()?;
+                let port: u16 = v
+                    .parse()
+                    .map_err(|_| format!("--tlsalpn01-port: {v:?} is not a port"))?;
+                if port == 0 {
+                    return Err("--tlsalpn01-port: must be between 1 and 65535".into());
+                }
+                out.tlsalpn01_port = Some(port);
+            }
             "--dns-resolver" => {
                 let v = value()?;
                 out.dns_resolvers.push(
@@ -134,6 +147,7 @@ pub fn run() -> ExitCode {
         Some("admin") => return admin::admin(args),
         Some("config") => return admin::config(args),
         Some("status") => return admin::status(args),
+        Some("eab") => return crate::cli_eab::run(args),
         Some("--version" | "-V") => {
             println!("upki-ra {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
@@ -183,6 +197,9 @@ fn load_config(args: &ServeArgs) -> Result<Config, String> {
     }
     if let Some(p) = args.http01_port {
         config.validation.http01_port = p;
+    }
+    if let Some(p) = args.tlsalpn01_port {
+        config.validation.tlsalpn01_port = p;
     }
     if !args.dns_resolvers.is_empty() {
         config.validation.dns_resolvers = args.dns_resolvers.clone();
@@ -244,11 +261,26 @@ fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
             .allowed_networks()
             .map_err(|e| format!("config: {e}"))?,
     );
+    // Split horizon: the zones' own servers, the global ones for everything else.
+    let mut resolvers = Resolvers::new(resolver.clone());
+    for (zone, servers) in &config.validation.dns_zones {
+        resolvers =
+            resolvers.with_zone(zone, Resolver::new(servers.clone(), Duration::from_secs(5)));
+    }
     let validator = Validator::new(
         resolver,
         policy,
         config.validation.http01_port,
         Duration::from_secs(config.validation.attempt_timeout_secs),
+    )
+    .with_resolvers(resolvers)
+    .with_tlsalpn01_port(config.validation.tlsalpn01_port);
+    let identifier_policy = IdentifierPolicy::new(
+        &config.identifiers.dns_suffixes,
+        config
+            .orderable_networks()
+            .map_err(|e| format!("config: {e}"))?,
+        config.identifiers.wildcards,
     );
 
     let executor = Arc::new(smol::Executor::new());
@@ -275,7 +307,8 @@ fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
         let acme = Arc::new(Acme {
             urls: urls.clone(),
             store,
-            nonces: NonceStore::new(65_536),
+            // Outstanding nonces kept (each ~0.2 KiB): plenty for a LAN, bounded for a small box.
+            nonces: NonceStore::new(4096),
             ca,
             issuer,
             validator,
@@ -290,9 +323,14 @@ fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
                 )],
                 validation_attempts: config.validation.attempts,
                 validation_retry_delay: Duration::from_secs(config.validation.retry_delay_secs),
+                identifier_policy,
+                require_eab: config.acme.require_eab,
+                terms_of_service: config.acme.terms_of_service.clone(),
+                website: config.acme.website.clone(),
             },
             executor: Arc::clone(&ex),
         });
+        acme.resume_validations();
         let limits = http::Limits {
             max_connections: config.server.max_connections,
             ..http::Limits::default()

@@ -8,6 +8,7 @@ mod acme;
 mod admin;
 mod ca;
 pub mod cli;
+mod cli_eab;
 mod config;
 mod daemon;
 mod http;

@@ -54,7 +54,7 @@ impl Upki {
         let server = Server::start(ServerOptions {
             http01_port: Some(http01_port),
             dns_resolver: Some(dns.addr),
-            ..ServerOptions::default()
+            config: None,
         });
         Upki {
             server,

@@ -10,6 +10,12 @@
 mod acme_flow;
 #[path = "it/appliance.rs"]
 mod appliance;
+#[path = "it/challenges.rs"]
+mod challenges;
+#[path = "it/cli.rs"]
+mod cli;
+#[path = "it/lifecycle.rs"]
+mod lifecycle;
 #[path = "it/restart.rs"]
 mod restart;
 #[path = "it/support/mod.rs"]

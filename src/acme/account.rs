@@ -1,5 +1,6 @@
-//! Account resources (RFC 8555 §7.3): newAccount (create, look up, `onlyReturnExisting`) and
-//! the account URL (POST-as-GET, contact update, deactivation §7.3.6).
+//! Account resources (RFC 8555 §7.3): newAccount (create, look up, `onlyReturnExisting`, terms
+//! of service §7.3.3, External Account Binding §7.3.4) and the account URL (POST-as-GET, contact
+//! update, deactivation §7.3.6).
 
 use serde::{Deserialize, Serialize};
 
@@ -7,6 +8,7 @@ use crate::acme::problem::{Problem, ProblemType};
 use crate::acme::request::KeyStyle;
 use crate::acme::{Acme, ids, json_response, now};
 use crate::http::{Request, Response};
+use crate::jose::EabEnvelope;
 use crate::store::StoreError;
 use crate::store::records::{AccountRecord, AccountStatus, SCHEMA_VERSION};
 
@@ -22,8 +24,10 @@ struct NewAccount {
     #[serde(default)]
     only_return_existing: bool,
     #[serde(default)]
-    #[allow(dead_code)]
     terms_of_service_agreed: Option<bool>,
+    /// RFC 8555 §7.3.4.
+    #[serde(default)]
+    external_account_binding: Option<EabEnvelope>,
 }
 
 /// RFC 8555 §7.3.2 / §7.3.6 update payload.
@@ -37,20 +41,36 @@ struct AccountUpdate {
 
 /// The account object of RFC 8555 §7.1.2 (`status` first).
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct AccountView<'a> {
     status: AccountStatus,
     contact: &'a [String],
+    /// RFC 8555 §7.1.2: "orders (required, string): A URL from which a list of orders
+    /// submitted by this account can be fetched".
+    orders: String,
 }
 
-fn view(account: &AccountRecord, status: u16, location: String) -> Response {
-    json_response(
-        status,
-        &AccountView {
-            status: account.status,
-            contact: &account.contact,
-        },
-    )
-    .with_header("Location", location)
+/// Why the account-creating transaction did not create one.
+enum NotCreated {
+    /// The key already has this account (a concurrent newAccount won).
+    Exists(AccountRecord),
+    /// The EAB key was bound or revoked meanwhile (single use, catalog #33).
+    EabUsed,
+}
+
+impl Acme {
+    /// The account object with `Location` (RFC 8555 §7.3).
+    pub(crate) fn account_view(&self, account: &AccountRecord, status: u16) -> Response {
+        json_response(
+            status,
+            &AccountView {
+                status: account.status,
+                contact: &account.contact,
+                orders: self.urls.orders(&account.id),
+            },
+        )
+        .with_header("Location", self.urls.account(&account.id))
+    }
 }
 
 /// Catalog #32: `mailto:` only, one plain address each, bounded count.
@@ -90,7 +110,15 @@ impl Acme {
         let payload: NewAccount = auth.payload()?;
         let thumbprint = auth.key().thumbprint();
         if let Some(existing) = self.store.read(|r| r.account_by_thumbprint(&thumbprint))? {
-            return Ok(view(&existing, 200, self.urls.account(&existing.id)));
+            // RFC 8555 §7.3.6: "the server MUST NOT accept further requests authorized by
+            // that account's key" — not even a lookup (catalog #29; Boulder does the same).
+            if existing.status != AccountStatus::Valid {
+                return Err(
+                    Problem::unauthorized("the account of this key is deactivated")
+                        .with_status(401),
+                );
+            }
+            return Ok(self.account_view(&existing, 200));
         }
         if payload.only_return_existing {
             return Err(Problem::new(
@@ -98,8 +126,32 @@ impl Acme {
                 "no account exists for this key",
             ));
         }
+        // RFC 8555 §7.3 / catalog #32: with terms configured, the client must agree to them.
+        if let Some(tos) = &self.settings.terms_of_service
+            && payload.terms_of_service_agreed != Some(true)
+        {
+            return Ok(Problem::new(
+                ProblemType::UserActionRequired,
+                format!("you must agree to the terms of service at {tos} (termsOfServiceAgreed)"),
+            )
+            .into_response()
+            .with_header("Link", format!("<{tos}>;rel=\"terms-of-service\"")));
+        }
         let contact = payload.contact.unwrap_or_default();
         check_contacts(&contact)?;
+        // RFC 8555 §7.3.4 / catalog #33: the binding is checked before anything is stored and
+        // consumed in the same transaction that creates the account.
+        let eab_kid = match payload.external_account_binding {
+            Some(env) => Some(self.check_eab(env, auth.key(), auth.url())?),
+            None if self.settings.require_eab => {
+                return Err(Problem::new(
+                    ProblemType::ExternalAccountRequired,
+                    "this server requires an External Account Binding (RFC 8555 §7.3.4); ask \
+                     the operator for a key id and HMAC key",
+                ));
+            }
+            None => None,
+        };
         let record = AccountRecord {
             v: SCHEMA_VERSION,
             id: ids::new_id(),
@@ -112,27 +164,48 @@ impl Acme {
         let stored = record.clone();
         // The thumbprint index is unique: if a concurrent request created the account first,
         // answer with that one (200) instead of creating a duplicate.
+        let bound_kid = eab_kid.clone();
         let outcome = self
             .store
-            .write(
-                move |w| match w.account_by_thumbprint(&stored.thumbprint)? {
-                    Some(existing) => Ok(Err(existing)),
-                    None => w.put_account(&stored).map(|()| Ok(stored)),
-                },
-            )
+            .write(move |w| {
+                if let Some(existing) = w.account_by_thumbprint(&stored.thumbprint)? {
+                    return Ok(Err(NotCreated::Exists(existing)));
+                }
+                if let Some(kid) = &bound_kid {
+                    // Single use: re-checked inside the transaction, so two racing
+                    // newAccount requests cannot both consume one key.
+                    let Some(mut eab) = w.eab_key(kid)? else {
+                        return Ok(Err(NotCreated::EabUsed));
+                    };
+                    if eab.revoked || eab.bound_account.is_some() {
+                        return Ok(Err(NotCreated::EabUsed));
+                    }
+                    eab.bound_account = Some(stored.id.clone());
+                    w.put_eab_key(&eab)?;
+                }
+                w.put_account(&stored).map(|()| Ok(stored))
+            })
             .await;
         match outcome {
             Ok(Ok(created)) => {
-                log::info!("account {} created", created.id);
-                Ok(view(&created, 201, self.urls.account(&created.id)))
+                match &eab_kid {
+                    Some(kid) => {
+                        log::info!("account {} created, bound to EAB key {kid}", created.id)
+                    }
+                    None => log::info!("account {} created", created.id),
+                }
+                Ok(self.account_view(&created, 201))
             }
-            Ok(Err(existing)) => Ok(view(&existing, 200, self.urls.account(&existing.id))),
+            Ok(Err(NotCreated::Exists(existing))) => Ok(self.account_view(&existing, 200)),
+            Ok(Err(NotCreated::EabUsed)) => Err(Problem::unauthorized(
+                "the External Account Binding key has already been used or was revoked",
+            )),
             Err(StoreError::Conflict) => {
                 let existing = self
                     .store
                     .read(|r| r.account_by_thumbprint(&record.thumbprint))?
                     .ok_or_else(|| Problem::internal("account index conflict", &"no account"))?;
-                Ok(view(&existing, 200, self.urls.account(&existing.id)))
+                Ok(self.account_view(&existing, 200))
             }
             Err(e) => Err(e.into()),
         }
@@ -153,7 +226,7 @@ impl Acme {
             ));
         }
         if auth.is_post_as_get() {
-            return Ok(view(&account, 200, self.urls.account(id)));
+            return Ok(self.account_view(&account, 200));
         }
         let update: AccountUpdate = auth.payload()?;
         let mut changed = account.clone();
@@ -174,8 +247,10 @@ impl Acme {
         self.store.write(move |w| w.put_account(&to_store)).await?;
         if changed.status == AccountStatus::Deactivated {
             log::info!("account {} deactivated", changed.id);
+        } else if changed.contact != account.contact {
+            log::info!("account {} contact updated", changed.id);
         }
-        Ok(view(&changed, 200, self.urls.account(id)))
+        Ok(self.account_view(&changed, 200))
     }
 }
 

@@ -1,7 +1,7 @@
-//! Authorization resources (RFC 8555 §7.5): POST-as-GET, and the JSON views of authorizations
-//! and challenges.
+//! Authorization resources (RFC 8555 §7.5): POST-as-GET, deactivation (§7.5.2), and the JSON
+//! views of authorizations and challenges.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::acme::problem::Problem;
 use crate::acme::request::KeyStyle;
@@ -64,13 +64,61 @@ impl Acme {
         Ok(authz)
     }
 
-    /// POST-as-GET on an authorization (RFC 8555 §7.5).
-    pub(crate) fn authz(&self, req: &Request, path: &str, id: &str) -> Result<Response, Problem> {
+    /// POST to an authorization: POST-as-GET (RFC 8555 §7.5) or deactivation (§7.5.2).
+    pub(crate) async fn authz(
+        &self,
+        req: &Request,
+        path: &str,
+        id: &str,
+    ) -> Result<Response, Problem> {
         let auth = self.authenticate(req, path, KeyStyle::Kid)?;
-        auth.require_post_as_get()?;
         let account = auth.account()?;
         let authz = self.authz_of(self.store.read(|r| r.authz(id))?, &account.id)?;
-        let status = state::authz_status(&authz, now());
+        if auth.is_post_as_get() {
+            return Ok(self.authz_view_response(&authz, 200));
+        }
+        #[derive(Deserialize)]
+        struct Deactivate {
+            status: String,
+        }
+        // RFC 8555 §7.5.2: deactivation is a POST with `status` = "deactivated"; nothing else
+        // about an authorization can be changed by the client.
+        let d: Deactivate = auth.payload()?;
+        if d.status != "deactivated" {
+            return Err(Problem::malformed(
+                "an authorization can only be moved to \"deactivated\"",
+            ));
+        }
+        // §7.1.6: only a pending or valid authorization can be deactivated.
+        let current = state::authz_status(&authz, now());
+        if !matches!(current, AuthzStatus::Pending | AuthzStatus::Valid) {
+            return Err(Problem::malformed(format!(
+                "only a pending or valid authorization can be deactivated (it is {})",
+                format!("{current:?}").to_lowercase()
+            )));
+        }
+        let authz_id = authz.id.clone();
+        let updated = self
+            .store
+            .write(move |w| {
+                let Some(mut a) = w.authz(&authz_id)? else {
+                    return Ok(None);
+                };
+                if matches!(a.status, AuthzStatus::Pending | AuthzStatus::Valid) {
+                    a.status = AuthzStatus::Deactivated;
+                    w.put_authz(&a)?;
+                }
+                Ok(Some(a))
+            })
+            .await?
+            .ok_or_else(Problem::not_found)?;
+        log::info!("authorization {} deactivated", updated.id);
+        Ok(self.authz_view_response(&updated, 200))
+    }
+
+    /// The authorization object (with `Retry-After` while a challenge is processing).
+    pub(crate) fn authz_view_response(&self, authz: &AuthzRecord, code: u16) -> Response {
+        let status = state::authz_status(authz, now());
         let processing = authz
             .challenges
             .iter()
@@ -86,11 +134,11 @@ impl Acme {
                 .collect(),
             wildcard: authz.wildcard,
         };
-        let resp = json_response(200, &view);
-        Ok(if processing {
+        let resp = json_response(code, &view);
+        if processing {
             resp.with_header("Retry-After", "1")
         } else {
             resp
-        })
+        }
     }
 }

@@ -13,13 +13,28 @@ struct Directory {
     new_account: String,
     new_order: String,
     revoke_cert: String,
+    /// RFC 8555 §7.3.5.
+    key_change: String,
+    /// RFC 8555 §7.4.1 pre-authorization.
+    new_authz: String,
+    /// RFC 9773 §3 (clients append `/<certID>`).
+    renewal_info: String,
     meta: Meta,
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Meta {
     /// ACME profiles extension (draft-ietf-acme-profiles): name → description.
     profiles: serde_json::Map<String, serde_json::Value>,
+    /// RFC 8555 §7.1.1; only when configured (interop.md: certbot then asks the user).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    terms_of_service: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    website: Option<String>,
+    /// RFC 8555 §7.3.4: newAccount needs an External Account Binding.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    external_account_required: bool,
 }
 
 impl Acme {
@@ -37,7 +52,15 @@ impl Acme {
                 new_account: self.urls.new_account(),
                 new_order: self.urls.new_order(),
                 revoke_cert: self.urls.revoke_cert(),
-                meta: Meta { profiles },
+                key_change: self.urls.key_change(),
+                new_authz: self.urls.new_authz(),
+                renewal_info: self.urls.renewal_info(),
+                meta: Meta {
+                    profiles,
+                    terms_of_service: self.settings.terms_of_service.clone(),
+                    website: self.settings.website.clone(),
+                    external_account_required: self.settings.require_eab,
+                },
             },
         )
     }

@@ -8,12 +8,17 @@ mod authz;
 mod certificate;
 mod challenge;
 mod directory;
+mod eab;
 mod finalize;
 mod identifier;
 pub(crate) mod ids;
+mod key_change;
+mod new_authz;
 mod nonce;
 mod order;
+mod orders_list;
 pub(crate) mod problem;
+mod renewal_info;
 mod request;
 mod revoke;
 mod state;
@@ -27,7 +32,7 @@ use serde::Serialize;
 use crate::ca::CaClient;
 use crate::http::{Handler, Method, Request, Response};
 use crate::store::Store;
-use crate::validate::Validator;
+use crate::validate::{IdentifierPolicy, Validator};
 
 pub(crate) use nonce::NonceStore;
 use problem::Problem;
@@ -47,6 +52,14 @@ pub(crate) struct Settings {
     pub(crate) validation_attempts: u32,
     /// Pause between two validation attempts.
     pub(crate) validation_retry_delay: Duration,
+    /// Which identifiers may be ordered (`[identifiers]`).
+    pub(crate) identifier_policy: IdentifierPolicy,
+    /// newAccount needs an External Account Binding (RFC 8555 §7.3.4).
+    pub(crate) require_eab: bool,
+    /// `meta.termsOfService`; when set, newAccount needs `termsOfServiceAgreed` (§7.3).
+    pub(crate) terms_of_service: Option<String>,
+    /// `meta.website`.
+    pub(crate) website: Option<String>,
 }
 
 /// The issuer certificate the CA signs with, fetched with `get_ca` at start-up.
@@ -135,6 +148,16 @@ impl Acme {
                 Method::Get => Ok(Response::new(204).with_header("Cache-Control", "no-store")),
                 _ => Ok(method_not_allowed("GET, HEAD")),
             },
+            // RFC 9773 §4.2: renewal information is fetched with an unauthenticated GET.
+            ["renewal-info", cert_id] => match req.method {
+                Method::Get | Method::Head => self.renewal_info(cert_id),
+                _ => Ok(method_not_allowed("GET, HEAD")),
+            },
+            // The issuer certificate (public), target of the certificates' `rel="up"` link.
+            ["issuer"] => match req.method {
+                Method::Get | Method::Head => Ok(self.issuer_cert()),
+                _ => Ok(method_not_allowed("GET, HEAD")),
+            },
             _ if !post => {
                 if resource_exists(&segments) {
                     Ok(method_not_allowed("POST"))
@@ -144,10 +167,17 @@ impl Acme {
             }
             ["new-account"] => self.new_account(req, path).await,
             ["account", id] => self.account(req, path, id).await,
+            ["account", id, list] => match list.split_once('?') {
+                None if *list == "orders" => self.orders_list(req, path, id, None),
+                Some(("orders", query)) => self.orders_list(req, path, id, Some(query)),
+                _ => Err(Problem::not_found()),
+            },
+            ["key-change"] => self.key_change(req, path).await,
+            ["new-authz"] => self.new_authz(req, path).await,
             ["new-order"] => self.new_order(req, path).await,
             ["order", id] => self.order(req, path, id),
             ["order", id, "finalize"] => self.finalize(req, path, id).await,
-            ["authz", id] => self.authz(req, path, id),
+            ["authz", id] => self.authz(req, path, id).await,
             ["chall", id] => self.challenge(req, path, id).await,
             ["cert", id] => self.certificate(req, path, id),
             ["revoke-cert"] => self.revoke(req, path).await,
@@ -160,9 +190,10 @@ impl Acme {
 fn resource_exists(segments: &[&str]) -> bool {
     matches!(
         segments,
-        ["new-account" | "new-order" | "revoke-cert"]
+        ["new-account" | "new-order" | "revoke-cert" | "key-change" | "new-authz"]
             | ["account" | "order" | "authz" | "chall" | "cert", _]
             | ["order", _, "finalize"]
+            | ["account", _, "orders"]
     )
 }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::acme::identifier::{self, IdentifierError, Normalized};
 use crate::acme::problem::{Problem, ProblemType, Subproblem};
 use crate::acme::request::KeyStyle;
-use crate::acme::{Acme, ids, json_response, now, rfc3339, state};
+use crate::acme::{Acme, ids, json_response, now, renewal_info, rfc3339, state};
 use crate::http::{Request, Response};
 use crate::store::records::{
     AccountRecord, AuthzRecord, AuthzStatus, ChallengeRecord, ChallengeStatus, Identifier,
@@ -24,6 +24,9 @@ struct NewOrder {
     /// ACME profiles extension.
     #[serde(default)]
     profile: Option<String>,
+    /// RFC 9773 §5: the certID of the certificate this order renews.
+    #[serde(default)]
+    replaces: Option<String>,
 }
 
 /// The order object of RFC 8555 §7.1.3 (`status` first for regex-parsing clients).
@@ -147,6 +150,10 @@ impl Acme {
             }
         };
         let normalized = self.check_identifiers(&payload.identifiers)?;
+        let replaces = match &payload.replaces {
+            Some(cert_id) => Some(self.check_replaces(&account, cert_id, &normalized)?),
+            None => None,
+        };
         let now = now();
         let order_id = ids::new_id();
         let authz_expires = now + secs(self.settings.authz_lifetime);
@@ -154,6 +161,8 @@ impl Acme {
             .iter()
             .map(|n| new_authz(&account.id, &order_id, n, authz_expires))
             .collect();
+        // RFC 8555 §7.4.1: valid pre-authorizations (newAuthz) of this account are used instead.
+        let (authzs, authz_ids) = self.use_pre_authorizations(&account.id, authzs, now)?;
         let order = OrderRecord {
             v: SCHEMA_VERSION,
             id: order_id,
@@ -163,7 +172,7 @@ impl Acme {
             identifiers: payload.identifiers,
             not_before: None,
             not_after: None,
-            authz_ids: authzs.iter().map(|a| a.id.clone()).collect(),
+            authz_ids,
             profile,
             error: None,
             cert_id: None,
@@ -171,21 +180,33 @@ impl Acme {
             created_at: now,
         };
         let stored = order.clone();
-        self.store
+        let recorded = self
+            .store
             .write(move |w| {
+                if let Some(cert_id) = &replaces
+                    && !renewal_info::record_replacement(w, cert_id, &stored.id)?
+                {
+                    return Ok(false);
+                }
                 for a in &authzs {
                     w.put_authz(a)?;
                 }
-                w.put_order(&stored)
+                w.put_order(&stored).map(|()| true)
             })
             .await?;
+        if !recorded {
+            return Err(renewal_info::already_replaced());
+        }
         log::info!("order {} created for account {}", order.id, account.id);
         Ok(self.order_response(&order, OrderStatus::Pending, 201))
     }
 
     /// RFC 8555 §7.4 / catalog #35–#37: every identifier is checked on its own; the refused ones
     /// are reported together, one subproblem each.
-    fn check_identifiers(&self, identifiers: &[Identifier]) -> Result<Vec<Normalized>, Problem> {
+    pub(crate) fn check_identifiers(
+        &self,
+        identifiers: &[Identifier],
+    ) -> Result<Vec<Normalized>, Problem> {
         if identifiers.is_empty() {
             return Err(Problem::malformed("an order needs at least one identifier"));
         }
@@ -202,20 +223,26 @@ impl Acme {
         let mut subs = Vec::new();
         for ident in identifiers {
             let sub = |kind: ProblemType, detail: String| Subproblem {
-                kind: kind.urn(),
+                kind,
                 detail,
                 identifier: ident.clone(),
             };
             match identifier::normalize(&ident.kind, &ident.value) {
-                Ok(Normalized::Dns { wildcard: true, .. }) => subs.push(sub(
-                    ProblemType::RejectedIdentifier,
-                    "wildcard names need the dns-01 challenge, which this server does not offer yet"
-                        .into(),
-                )),
                 Ok(n) if out.contains(&n) => {
                     subs.push(sub(ProblemType::Malformed, "duplicate identifier".into()))
                 }
-                Ok(n) => out.push(n),
+                // Catalog #35, #42: the operator's namespace; one subproblem per refusal.
+                Ok(n) => {
+                    let policy = &self.settings.identifier_policy;
+                    let allowed = match &n {
+                        Normalized::Dns { name, wildcard } => policy.check_dns(name, *wildcard),
+                        Normalized::Ip(ip) => policy.check_ip(*ip),
+                    };
+                    match allowed {
+                        Ok(()) => out.push(n),
+                        Err(why) => subs.push(sub(ProblemType::RejectedIdentifier, why)),
+                    }
+                }
                 Err(e @ IdentifierError::UnsupportedType(_)) => {
                     subs.push(sub(ProblemType::UnsupportedIdentifier, e.to_string()))
                 }
@@ -230,12 +257,17 @@ impl Acme {
     }
 }
 
-fn secs(d: std::time::Duration) -> i64 {
+pub(crate) fn secs(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4)
 }
 
 /// A pending authorization with the challenges this server can validate for `ident`.
-fn new_authz(account_id: &str, order_id: &str, ident: &Normalized, expires: i64) -> AuthzRecord {
+pub(crate) fn new_authz(
+    account_id: &str,
+    order_id: &str,
+    ident: &Normalized,
+    expires: i64,
+) -> AuthzRecord {
     let challenge = |kind: &str| ChallengeRecord {
         id: ids::new_id(),
         kind: kind.into(),
@@ -257,7 +289,16 @@ fn new_authz(account_id: &str, order_id: &str, ident: &Normalized, expires: i64)
         wildcard,
         status: AuthzStatus::Pending,
         expires,
-        // http-01 is offered for DNS names and IP addresses (RFC 8738 §7).
-        challenges: vec![challenge("http-01")],
+        challenges: match ident {
+            // RFC 8555 §7.1.3 / catalog #36: a wildcard is proved through DNS only.
+            Normalized::Dns { wildcard: true, .. } => vec![challenge("dns-01")],
+            Normalized::Dns { .. } => vec![
+                challenge("http-01"),
+                challenge("tls-alpn-01"),
+                challenge("dns-01"),
+            ],
+            // RFC 8738 §7: http-01 and tls-alpn-01 for IP addresses, never dns-01.
+            Normalized::Ip(_) => vec![challenge("http-01"), challenge("tls-alpn-01")],
+        },
     }
 }

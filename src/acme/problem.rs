@@ -16,6 +16,7 @@ use crate::validate::ValidationError;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ProblemType {
     AccountDoesNotExist,
+    AlreadyReplaced,
     AlreadyRevoked,
     BadCsr,
     BadNonce,
@@ -25,6 +26,7 @@ pub(crate) enum ProblemType {
     Compound,
     Connection,
     Dns,
+    ExternalAccountRequired,
     IncorrectResponse,
     InvalidContact,
     InvalidProfile,
@@ -35,12 +37,14 @@ pub(crate) enum ProblemType {
     Unauthorized,
     UnsupportedContact,
     UnsupportedIdentifier,
+    UserActionRequired,
 }
 
 impl ProblemType {
     fn name(self) -> &'static str {
         match self {
             Self::AccountDoesNotExist => "accountDoesNotExist",
+            Self::AlreadyReplaced => "alreadyReplaced",
             Self::AlreadyRevoked => "alreadyRevoked",
             Self::BadCsr => "badCSR",
             Self::BadNonce => "badNonce",
@@ -50,6 +54,7 @@ impl ProblemType {
             Self::Compound => "compound",
             Self::Connection => "connection",
             Self::Dns => "dns",
+            Self::ExternalAccountRequired => "externalAccountRequired",
             Self::IncorrectResponse => "incorrectResponse",
             Self::InvalidContact => "invalidContact",
             Self::InvalidProfile => "invalidProfile",
@@ -60,13 +65,15 @@ impl ProblemType {
             Self::Unauthorized => "unauthorized",
             Self::UnsupportedContact => "unsupportedContact",
             Self::UnsupportedIdentifier => "unsupportedIdentifier",
+            Self::UserActionRequired => "userActionRequired",
         }
     }
 
     /// HTTP status for a top-level problem of this type (Boulder's choices, see the catalog).
     fn status(self) -> u16 {
         match self {
-            Self::Unauthorized | Self::OrderNotReady => 403,
+            Self::Unauthorized | Self::OrderNotReady | Self::UserActionRequired => 403,
+            Self::AlreadyReplaced => 409,
             Self::ServerInternal => 500,
             _ => 400,
         }
@@ -77,11 +84,17 @@ impl ProblemType {
     }
 }
 
+impl Serialize for ProblemType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.urn())
+    }
+}
+
 /// A problem about one identifier of a request (RFC 8555 §6.7.1).
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct Subproblem {
     #[serde(rename = "type")]
-    pub(crate) kind: String,
+    pub(crate) kind: ProblemType,
     pub(crate) detail: String,
     pub(crate) identifier: crate::store::records::Identifier,
 }
@@ -151,11 +164,11 @@ impl Problem {
         if subs.len() == 1
             && let Some(sub) = subs.pop()
         {
-            let kind = sub.kind.clone();
-            let mut p = Problem::malformed(format!("{}: {}", sub.identifier.value, sub.detail));
+            let mut p = Problem::new(
+                sub.kind,
+                format!("{}: {}", sub.identifier.value, sub.detail),
+            );
             p.subproblems = vec![sub];
-            p.kind = type_from_urn(&kind).unwrap_or(ProblemType::Malformed);
-            p.status = p.kind.status();
             return p;
         }
         let detail = format!("{} identifiers were refused; see subproblems", subs.len());
@@ -163,9 +176,9 @@ impl Problem {
         // Use the common type when all subproblems agree, as Boulder does.
         if let Some(first) = subs.first()
             && subs.iter().all(|s| s.kind == first.kind)
-            && let Some(t) = type_from_urn(&first.kind)
         {
-            p.kind = t;
+            p.kind = first.kind;
+            p.status = first.kind.status();
         }
         p.subproblems = subs;
         p
@@ -191,35 +204,6 @@ impl Problem {
         let body = serde_json::to_vec(&self.doc()).unwrap_or_default();
         Response::new(self.status).with_body("application/problem+json", body)
     }
-}
-
-fn type_from_urn(urn: &str) -> Option<ProblemType> {
-    use ProblemType::*;
-    let name = urn.strip_prefix("urn:ietf:params:acme:error:")?;
-    [
-        AccountDoesNotExist,
-        AlreadyRevoked,
-        BadCsr,
-        BadNonce,
-        BadPublicKey,
-        BadRevocationReason,
-        BadSignatureAlgorithm,
-        Compound,
-        Connection,
-        Dns,
-        IncorrectResponse,
-        InvalidContact,
-        InvalidProfile,
-        Malformed,
-        OrderNotReady,
-        RejectedIdentifier,
-        ServerInternal,
-        Unauthorized,
-        UnsupportedContact,
-        UnsupportedIdentifier,
-    ]
-    .into_iter()
-    .find(|t| t.name() == name)
 }
 
 impl From<JwsError> for Problem {
@@ -334,7 +318,7 @@ mod tests {
             value: v.into(),
         };
         let sub = |v: &str| Subproblem {
-            kind: ProblemType::RejectedIdentifier.urn(),
+            kind: ProblemType::RejectedIdentifier,
             detail: "not allowed".into(),
             identifier: id(v),
         };

@@ -45,6 +45,16 @@ impl Authenticated {
         self.account.as_ref()
     }
 
+    /// The decoded payload bytes (keyChange: the inner JWS, RFC 8555 §7.3.5).
+    pub(crate) fn raw_payload(&self) -> &[u8] {
+        self.jws.payload()
+    }
+
+    /// The `url` the JWS was signed for (already checked equal to the request URL).
+    pub(crate) fn url(&self) -> &str {
+        self.jws.url()
+    }
+
     /// RFC 8555 §6.3: POST-as-GET has an empty payload.
     pub(crate) fn is_post_as_get(&self) -> bool {
         self.jws.payload().is_empty()

@@ -59,6 +59,26 @@ impl Urls {
     pub(crate) fn cert(&self, id: &str) -> String {
         self.acme(&format!("cert/{id}"))
     }
+    /// RFC 8555 §7.3.5.
+    pub(crate) fn key_change(&self) -> String {
+        self.acme("key-change")
+    }
+    /// RFC 8555 §7.4.1.
+    pub(crate) fn new_authz(&self) -> String {
+        self.acme("new-authz")
+    }
+    /// RFC 9773 §4: clients append `/<certID>`.
+    pub(crate) fn renewal_info(&self) -> String {
+        self.acme("renewal-info")
+    }
+    /// RFC 8555 §7.1.2.1 orders list of an account.
+    pub(crate) fn orders(&self, account_id: &str) -> String {
+        self.acme(&format!("account/{account_id}/orders"))
+    }
+    /// The issuer certificate (DER), target of `Link: rel="up"` on certificates.
+    pub(crate) fn issuer(&self) -> String {
+        self.acme("issuer")
+    }
 
     /// The account id named by a JWS `kid`, only if `kid` is exactly one of our account URLs
     /// (RFC 8555 §6.2; catalog #28: no suffix matching).

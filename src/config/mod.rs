@@ -2,6 +2,7 @@
 //! unknown keys are refused, and every value is checked at load with an error naming the key.
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -23,6 +24,8 @@ pub(crate) struct Config {
     pub(crate) acme: AcmeConfig,
     /// Challenge validation.
     pub(crate) validation: ValidationConfig,
+    /// Which identifiers may be ordered.
+    pub(crate) identifiers: IdentifiersConfig,
     /// Logging.
     pub(crate) log: LogConfig,
     /// The Prometheus `/metrics` and `/healthz` listener.
@@ -101,6 +104,14 @@ pub(crate) struct AcmeConfig {
     pub(crate) authz_lifetime_hours: u64,
     /// Identifiers allowed in one order.
     pub(crate) max_identifiers: usize,
+    /// Refuse newAccount without a valid, unused External Account Binding (RFC 8555 §7.3.4);
+    /// the operator creates the keys with `upki-ra eab add`.
+    pub(crate) require_eab: bool,
+    /// URL of the terms of service (`meta.termsOfService`); when set, newAccount requires
+    /// `termsOfServiceAgreed: true`. Unset: no terms are advertised.
+    pub(crate) terms_of_service: Option<String>,
+    /// URL of a web page about this server (`meta.website`).
+    pub(crate) website: Option<String>,
 }
 
 impl Default for AcmeConfig {
@@ -109,6 +120,9 @@ impl Default for AcmeConfig {
             order_lifetime_hours: 24 * 7,
             authz_lifetime_hours: 24 * 7,
             max_identifiers: 100,
+            require_eab: false,
+            terms_of_service: None,
+            website: None,
         }
     }
 }
@@ -120,9 +134,15 @@ pub(crate) struct ValidationConfig {
     /// Port the http-01 validator connects to (RFC 8555 §8.3 says 80; other values are for
     /// tests and NAT setups).
     pub(crate) http01_port: u16,
+    /// Port the tls-alpn-01 validator connects to (RFC 8737 §3 says 443; other values are for
+    /// tests and NAT setups).
+    pub(crate) tlsalpn01_port: u16,
     /// DNS servers the validator asks (`host:port`); empty = the `nameserver`s of
     /// /etc/resolv.conf.
     pub(crate) dns_resolvers: Vec<SocketAddr>,
+    /// Per-zone DNS servers (split horizon), e.g. `"home.lan" = ["192.168.1.1:53"]`: names in
+    /// the longest matching zone are resolved there (A/AAAA and dns-01 TXT alike).
+    pub(crate) dns_zones: BTreeMap<String, Vec<SocketAddr>>,
     /// Networks the validator may connect to (CIDR). The default is the private LAN ranges;
     /// loopback and link-local are never dialled unless listed here.
     pub(crate) allow_networks: Vec<String>,
@@ -138,11 +158,38 @@ impl Default for ValidationConfig {
     fn default() -> Self {
         ValidationConfig {
             http01_port: 80,
+            tlsalpn01_port: 443,
             dns_resolvers: Vec::new(),
+            dns_zones: BTreeMap::new(),
             allow_networks: LAN_NETWORKS.iter().map(|s| (*s).to_owned()).collect(),
             attempts: 3,
-            retry_delay_secs: 2,
+            retry_delay_secs: 5,
             attempt_timeout_secs: 10,
+        }
+    }
+}
+
+/// `[identifiers]`: what may be ordered (rejectedIdentifier otherwise).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct IdentifiersConfig {
+    /// DNS names must be equal to or under one of these suffixes (e.g. `["home.lan"]`); empty
+    /// (the default) admits any name, since validation and `validation.allow_networks` already
+    /// confine what can be proved. `localhost` is always refused.
+    pub(crate) dns_suffixes: Vec<String>,
+    /// Networks (CIDR) whose addresses may be ordered as IP identifiers; unset = the same list
+    /// as `validation.allow_networks`.
+    pub(crate) ip_networks: Option<Vec<String>>,
+    /// Whether wildcard names (`*.x.lan`, validated by dns-01 only) may be ordered.
+    pub(crate) wildcards: bool,
+}
+
+impl Default for IdentifiersConfig {
+    fn default() -> Self {
+        IdentifiersConfig {
+            dns_suffixes: Vec::new(),
+            ip_networks: None,
+            wildcards: true,
         }
     }
 }
@@ -286,6 +333,16 @@ impl Config {
         if self.acme.max_identifiers == 0 {
             return Err(err("acme.max_identifiers", "must be at least 1"));
         }
+        for (key, url) in [
+            ("acme.terms_of_service", &self.acme.terms_of_service),
+            ("acme.website", &self.acme.website),
+        ] {
+            if let Some(url) = url
+                && !(url.starts_with("https://") || url.starts_with("http://"))
+            {
+                return Err(err(key, "must be an http:// or https:// URL"));
+            }
+        }
         if self.validation.http01_port == 0 {
             return Err(err("validation.http01_port", "must be between 1 and 65535"));
         }
@@ -298,7 +355,34 @@ impl Config {
                 "must be between 1 and 120",
             ));
         }
+        if self.validation.tlsalpn01_port == 0 {
+            return Err(err(
+                "validation.tlsalpn01_port",
+                "must be between 1 and 65535",
+            ));
+        }
+        if self.validation.retry_delay_secs > 60 {
+            return Err(err("validation.retry_delay_secs", "must be at most 60"));
+        }
+        for (zone, servers) in &self.validation.dns_zones {
+            let key = format!("validation.dns_zones.{zone:?}");
+            if !is_dns_suffix(zone) {
+                return Err(err(&key, "is not a DNS zone name (e.g. \"home.lan\")"));
+            }
+            if servers.is_empty() {
+                return Err(err(&key, "needs at least one server (host:port)"));
+            }
+        }
+        for suffix in &self.identifiers.dns_suffixes {
+            if !is_dns_suffix(suffix) {
+                return Err(err(
+                    "identifiers.dns_suffixes",
+                    format!("{suffix:?} is not a DNS name suffix (e.g. \"home.lan\")"),
+                ));
+            }
+        }
         self.allowed_networks()?;
+        self.orderable_networks()?;
         if !["error", "warn", "info", "debug", "trace"].contains(&self.log.level.as_str()) {
             return Err(err(
                 "log.level",
@@ -318,6 +402,20 @@ impl Config {
                     .map_err(|e| err("validation.allow_networks", format!("{s:?}: {e}")))
             })
             .collect()
+    }
+
+    /// The parsed `identifiers.ip_networks` (default: `validation.allow_networks`).
+    pub(crate) fn orderable_networks(&self) -> Result<Vec<Cidr>, ConfigError> {
+        match &self.identifiers.ip_networks {
+            None => self.allowed_networks(),
+            Some(list) => list
+                .iter()
+                .map(|s| {
+                    s.parse::<Cidr>()
+                        .map_err(|e| err("identifiers.ip_networks", format!("{s:?}: {e}")))
+                })
+                .collect(),
+        }
     }
 
     /// The URL clients reach this server at (see `server.base_url`).
@@ -345,6 +443,20 @@ impl Config {
             format!("https://{host}:{}", addr.port())
         }
     }
+}
+
+/// A zone or suffix: LDH labels separated by dots (surrounding dots tolerated), at most 253.
+fn is_dns_suffix(s: &str) -> bool {
+    let s = s.trim_matches('.');
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 #[cfg(test)]
@@ -383,6 +495,30 @@ mod tests {
                 "server.base_url",
             ),
             ("[log]\nlevel = \"loud\"\n", "log.level"),
+            (
+                "[validation]\ntlsalpn01_port = 0\n",
+                "validation.tlsalpn01_port",
+            ),
+            (
+                "[validation.dns_zones]\n\"bad zone\" = [\"10.0.0.1:53\"]\n",
+                "validation.dns_zones",
+            ),
+            (
+                "[validation.dns_zones]\n\"home.lan\" = []\n",
+                "validation.dns_zones",
+            ),
+            (
+                "[identifiers]\ndns_suffixes = [\"a..b\"]\n",
+                "identifiers.dns_suffixes",
+            ),
+            (
+                "[identifiers]\nip_networks = [\"10.0.0.1/8\"]\n",
+                "identifiers.ip_networks",
+            ),
+            (
+                "[acme]\nterms_of_service = \"tos.txt\"\n",
+                "acme.terms_of_service",
+            ),
         ];
         for (text, key) in cases {
             let e = Config::parse(text).unwrap_err();
@@ -390,6 +526,67 @@ mod tests {
         }
         let e = Config::parse("[server]\nlisten = \"nowhere\"\n").unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
+    }
+
+    // The identifier policy and split-horizon resolvers as documented in the README.
+    #[test]
+    fn identifiers_and_dns_zones() {
+        let c = Config::parse(
+            "[validation]\ntlsalpn01_port = 8443\n\
+             [validation.dns_zones]\n\"home.lan\" = [\"192.168.1.1:53\"]\n\
+             [identifiers]\ndns_suffixes = [\"home.lan\"]\nip_networks = [\"192.168.1.0/24\"]\n\
+             wildcards = false\n",
+        )
+        .unwrap();
+        assert_eq!(c.validation.tlsalpn01_port, 8443);
+        assert_eq!(
+            c.validation.dns_zones.get("home.lan").unwrap(),
+            &vec!["192.168.1.1:53".parse::<SocketAddr>().unwrap()]
+        );
+        assert_eq!(c.orderable_networks().unwrap().len(), 1);
+        assert!(!c.identifiers.wildcards);
+        let d = Config::default();
+        assert_eq!(d.validation.tlsalpn01_port, 443);
+        assert_eq!(
+            d.orderable_networks().unwrap(),
+            d.allowed_networks().unwrap(),
+            "IP identifiers default to the validation allow-list"
+        );
+        assert!(Config::parse("[identifiers]\nsuffixes = []\n").is_err());
+    }
+
+    // CONVENTIONS #11: the example configuration in the README parses as documented.
+    #[test]
+    fn readme_example_parses() {
+        let readme = include_str!("../../README.md");
+        let block = readme
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .unwrap();
+        let c = Config::parse(block).unwrap();
+        assert_eq!(c.validation.tlsalpn01_port, 443);
+        assert_eq!(c.validation.retry_delay_secs, 5);
+        assert!(c.identifiers.wildcards);
+    }
+
+    // RFC 8555 §7.3.4, §7.1.1: the lifecycle keys of [acme] parse and default to off/unset.
+    #[test]
+    fn acme_lifecycle_keys() {
+        let d = Config::parse("").unwrap();
+        assert!(!d.acme.require_eab);
+        assert!(d.acme.terms_of_service.is_none() && d.acme.website.is_none());
+        let c = Config::parse(
+            "[acme]\nrequire_eab = true\nterms_of_service = \"https://ra.lan/tos\"\n\
+             website = \"https://ra.lan\"\n",
+        )
+        .unwrap();
+        assert!(c.acme.require_eab);
+        assert_eq!(
+            c.acme.terms_of_service.as_deref(),
+            Some("https://ra.lan/tos")
+        );
+        assert_eq!(c.acme.website.as_deref(), Some("https://ra.lan"));
     }
 
     #[test]

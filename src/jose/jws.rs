@@ -62,10 +62,10 @@ pub(crate) struct VerifiedJws {
 /// `header` and the general serialization's `signatures` (RFC 8555 §6.2; security catalog #13).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Envelope {
-    protected: String,
-    payload: String,
-    signature: String,
+pub(super) struct Envelope {
+    pub(super) protected: String,
+    pub(super) payload: String,
+    pub(super) signature: String,
 }
 
 /// The protected header (RFC 7515 §4.1, RFC 8555 §6.2–§6.5), typed so that a duplicate member
@@ -96,7 +96,7 @@ struct ProtectedHeader {
 
 /// A `T` that must be written as a JSON object: serde's derived structs also accept a JSON array
 /// (fields by position), which no JOSE structure allows.
-struct Object<T>(T);
+pub(super) struct Object<T>(pub(super) T);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -202,7 +202,6 @@ impl ParsedJws {
         &self.url
     }
 
-    #[cfg(test)]
     pub(crate) fn nonce(&self) -> Option<&str> {
         self.nonce.as_deref()
     }

@@ -13,6 +13,8 @@ pub(crate) mod b64;
 mod ec;
 mod jwk;
 mod jws;
+mod mac;
+mod nested;
 #[cfg(test)]
 mod testkeys;
 
@@ -20,6 +22,8 @@ pub(crate) use jwk::Jwk;
 // Not all of these are used until `acme/` is wired in.
 #[allow(unused_imports)]
 pub(crate) use jws::{KeyRef, ParsedJws, VerifiedJws};
+pub(crate) use mac::{EabEnvelope, ParsedEab};
+pub(crate) use nested::verify_key_change_inner;
 
 /// The signature algorithms accepted on request JWS, as advertised in the `algorithms` field of a
 /// `badSignatureAlgorithm` problem (RFC 8555 §6.2: "MUST include an 'algorithms' field").

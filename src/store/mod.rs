@@ -27,20 +27,25 @@ use heed::{CommitOrAbort, Env, EnvOpenOptions, MdbError, WithoutTls};
 pub(crate) use self::readonly::ReadOnlyStore;
 use self::records::SCHEMA_VERSION;
 pub(crate) use self::tables::{Reader, Writer};
-use self::tables::{T_META, TABLE_NAMES, Tables};
+use self::tables::{T_AUTHZ_BY_IDENTIFIER, T_META, T_ORDERS_BY_ACCOUNT, TABLE_NAMES, Tables};
 
 /// Most write closures committed by one transaction (one fsync). Bounds the latency a closure
 /// queued behind a batch can see, and the work lost to one failed commit.
 const MAX_BATCH: usize = 64;
 /// Write closures waiting for the writer thread; `write` awaits (back-pressure) beyond this.
 const MAX_QUEUE: usize = 1024;
-/// Named databases the environment may hold (9 used; room for later tables).
+/// Named databases the environment may hold (13 used; room for later tables).
 const MAX_DBS: u32 = 16;
 /// The map size is rounded up to a multiple of this (the largest common page size: 4, 16 and
 /// 64 KiB pages all divide it); LMDB requires a multiple of the OS page size.
 const MAP_GRANULE: usize = 64 * 1024;
 /// Key of the schema version in the `meta` table.
 const META_SCHEMA: &[u8] = b"schema";
+/// Key in the `meta` table set once the orders-by-account index covers every order (stores
+/// written before that index existed are indexed once, at open).
+const META_ORDERS_BY_ACCOUNT: &[u8] = b"index:orders_by_account";
+/// Same for the authorizations-by-identifier index.
+const META_AUTHZ_BY_IDENTIFIER: &[u8] = b"index:authz_by_identifier";
 
 /// Why a store operation failed. Every variant is an internal error for the client
 /// (`serverInternal`) except `Conflict`, which the caller interprets (RFC 8555 §7.3.5).
@@ -280,10 +285,21 @@ fn create_tables(env: &Env<WithoutTls>) -> Result<Tables, StoreError> {
         for name in TABLE_NAMES {
             list.push(dbo.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
         }
-        let list: [_; 9] = list
+        let list: [_; 13] = list
             .try_into()
             .map_err(|_| StoreError::Lmdb("table list length".into()))?;
-        let [meta, ..] = list;
+        let [
+            meta,
+            _,
+            _,
+            orders,
+            _,
+            authzs,
+            ..,
+            orders_by_account,
+            _,
+            authz_by_identifier,
+        ] = list;
         let bad = || StoreError::Decode {
             table: T_META,
             id: "schema".into(),
@@ -299,6 +315,44 @@ fn create_tables(env: &Env<WithoutTls>) -> Result<Tables, StoreError> {
                 }
             }
             None => meta.put(wtxn, META_SCHEMA, SCHEMA_VERSION.to_string().as_bytes())?,
+        }
+        if meta.get(wtxn, META_ORDERS_BY_ACCOUNT)?.is_none() {
+            let mut keys = Vec::new();
+            for entry in orders.iter(wtxn)? {
+                let (id, bytes) = entry?;
+                let order: records::OrderRecord =
+                    tables::decode("orders", &String::from_utf8_lossy(id), bytes)?;
+                keys.push(tables::account_order_key(&order));
+            }
+            for key in &keys {
+                orders_by_account.put(wtxn, key, &[])?;
+            }
+            if !keys.is_empty() {
+                log::info!(
+                    "store: indexed {} existing order(s) in {T_ORDERS_BY_ACCOUNT}",
+                    keys.len()
+                );
+            }
+            meta.put(wtxn, META_ORDERS_BY_ACCOUNT, b"1")?;
+        }
+        if meta.get(wtxn, META_AUTHZ_BY_IDENTIFIER)?.is_none() {
+            let mut keys = Vec::new();
+            for entry in authzs.iter(wtxn)? {
+                let (id, bytes) = entry?;
+                let authz: records::AuthzRecord =
+                    tables::decode("authzs", &String::from_utf8_lossy(id), bytes)?;
+                keys.push(tables::authz_identifier_key(&authz));
+            }
+            for key in &keys {
+                authz_by_identifier.put(wtxn, key, &[])?;
+            }
+            if !keys.is_empty() {
+                log::info!(
+                    "store: indexed {} existing authorization(s) in {T_AUTHZ_BY_IDENTIFIER}",
+                    keys.len()
+                );
+            }
+            meta.put(wtxn, META_AUTHZ_BY_IDENTIFIER, b"1")?;
         }
         Ok(CommitOrAbort::<_, ()>::Commit(list))
     })?;

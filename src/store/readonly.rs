@@ -68,7 +68,7 @@ impl ReadOnlyStore {
                     .ok_or_else(|| StoreError::Lmdb(format!("table {name} is missing")))?;
                 list.push(db);
             }
-            let list: [_; 9] = list
+            let list: [_; TABLE_NAMES.len()] = list
                 .try_into()
                 .map_err(|_| StoreError::Lmdb("table list length".into()))?;
             let [meta, ..] = list;

@@ -145,3 +145,21 @@ pub(crate) struct CertRecord {
     pub(crate) not_after: i64,
     pub(crate) revoked: Option<Revocation>,
 }
+
+/// An External Account Binding key (RFC 8555 §7.3.4) created by the operator with
+/// `upki-ra eab add`: single use — once `bound_account` is set it binds no other account.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct EabKeyRecord {
+    pub(crate) v: u16,
+    /// The key id clients send as the EAB `kid`.
+    pub(crate) kid: String,
+    /// The operator's note (who the key was handed to).
+    pub(crate) label: String,
+    /// The HMAC key, base64url (shown once by the CLI, needed here to verify the MAC).
+    pub(crate) hmac_key: String,
+    pub(crate) created_at: i64,
+    /// The account this key created; set in the same transaction as the account.
+    pub(crate) bound_account: Option<String>,
+    /// Revoked by the operator before use (`upki-ra eab revoke`).
+    pub(crate) revoked: bool,
+}

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::StoreError;
 use super::records::{
-    AccountRecord, AuthzRecord, CertRecord, OrderRecord, OrderStatus, SCHEMA_VERSION,
+    AccountRecord, AuthzRecord, CertRecord, EabKeyRecord, OrderRecord, OrderStatus, SCHEMA_VERSION,
 };
 
 /// One LMDB named database: raw bytes in, raw bytes out (the JSON codec lives in this file).
@@ -31,9 +31,13 @@ const T_AUTHZS: &str = "authzs";
 const T_AUTHZ_BY_CHALLENGE: &str = "authz_by_challenge";
 pub(super) const T_CERTS: &str = "certs";
 const T_CERT_BY_SERIAL: &str = "cert_by_serial";
+const T_EAB_KEYS: &str = "eab_keys";
+pub(super) const T_ORDERS_BY_ACCOUNT: &str = "orders_by_account";
+const T_REPLACED_BY: &str = "replaced_by";
+pub(super) const T_AUTHZ_BY_IDENTIFIER: &str = "authz_by_identifier";
 
 /// Every table name, in the order [`Tables::from_list`] expects them.
-pub(super) const TABLE_NAMES: [&str; 9] = [
+pub(super) const TABLE_NAMES: [&str; 13] = [
     T_META,
     T_ACCOUNTS,
     T_ACCOUNT_BY_THUMBPRINT,
@@ -43,6 +47,10 @@ pub(super) const TABLE_NAMES: [&str; 9] = [
     T_AUTHZ_BY_CHALLENGE,
     T_CERTS,
     T_CERT_BY_SERIAL,
+    T_EAB_KEYS,
+    T_ORDERS_BY_ACCOUNT,
+    T_REPLACED_BY,
+    T_AUTHZ_BY_IDENTIFIER,
 ];
 
 /// Handles of the named databases; valid for the whole life of the environment they were
@@ -67,10 +75,20 @@ pub(super) struct Tables {
     pub(super) certs: Table,
     /// decimal serial → cert id (revocation looks certificates up by serial).
     cert_by_serial: Table,
+    /// EAB key id → [`EabKeyRecord`] (RFC 8555 §7.3.4).
+    eab_keys: Table,
+    /// `account-id NUL created-at (16 hex digits) order-id` → empty: the orders list of an
+    /// account (RFC 8555 §7.1.2.1), oldest first, paginated by key.
+    pub(super) orders_by_account: Table,
+    /// cert id → id of the order that replaces it (RFC 9773 §5 `replaces`).
+    replaced_by: Table,
+    /// `account-id NUL type NUL value NUL authz-id` → empty: an account's authorizations for
+    /// one identifier (revocation by authorization, RFC 8555 §7.6).
+    pub(super) authz_by_identifier: Table,
 }
 
 impl Tables {
-    pub(super) fn from_list(t: [Table; 9]) -> Tables {
+    pub(super) fn from_list(t: [Table; 13]) -> Tables {
         let [
             meta,
             accounts,
@@ -81,6 +99,10 @@ impl Tables {
             authz_by_challenge,
             certs,
             cert_by_serial,
+            eab_keys,
+            orders_by_account,
+            replaced_by,
+            authz_by_identifier,
         ] = t;
         Tables {
             meta,
@@ -92,6 +114,10 @@ impl Tables {
             authz_by_challenge,
             certs,
             cert_by_serial,
+            eab_keys,
+            orders_by_account,
+            replaced_by,
+            authz_by_identifier,
         }
     }
 }
@@ -176,6 +202,77 @@ macro_rules! getters {
             ) -> Result<Vec<OrderRecord>, StoreError> {
                 orders_in_status(self.ro(), self.t, status)
             }
+
+            /// The EAB key with this key id (RFC 8555 §7.3.4).
+            pub(crate) fn eab_key(&self, kid: &str) -> Result<Option<EabKeyRecord>, StoreError> {
+                get(self.ro(), self.t.eab_keys, T_EAB_KEYS, kid)
+            }
+
+            /// Every EAB key, by key id.
+            pub(crate) fn eab_keys(&self) -> Result<Vec<EabKeyRecord>, StoreError> {
+                let mut out = Vec::new();
+                for entry in self.t.eab_keys.iter(self.ro())? {
+                    let (key, bytes) = entry?;
+                    let kid = String::from_utf8_lossy(key);
+                    out.push(decode(T_EAB_KEYS, &kid, bytes)?);
+                }
+                Ok(out)
+            }
+
+            /// One page of the orders of `account_id`, oldest first (RFC 8555 §7.1.2.1): at most
+            /// `limit` orders whose index key comes after `after` (a cursor this function
+            /// returned), and the cursor of the next page if there is one.
+            pub(crate) fn orders_of_account(
+                &self,
+                account_id: &str,
+                after: Option<&[u8]>,
+                limit: usize,
+            ) -> Result<(Vec<OrderRecord>, Option<Vec<u8>>), StoreError> {
+                orders_of_account(self.ro(), self.t, account_id, after, limit)
+            }
+
+            /// The authorizations of `account_id` for the identifier `kind`/`value` (as stored
+            /// in authorizations: normalized, wildcard base name), any status.
+            pub(crate) fn authzs_for_identifier(
+                &self,
+                account_id: &str,
+                kind: &str,
+                value: &str,
+            ) -> Result<Vec<AuthzRecord>, StoreError> {
+                let prefix = identifier_prefix(account_id, kind, value);
+                let mut out = Vec::new();
+                for entry in self.t.authz_by_identifier.prefix_iter(self.ro(), &prefix)? {
+                    let (key, _) = entry?;
+                    let dangling = || StoreError::Decode {
+                        table: T_AUTHZ_BY_IDENTIFIER,
+                        id: String::from_utf8_lossy(key).into_owned(),
+                    };
+                    let id = key
+                        .get(prefix.len()..)
+                        .and_then(|b| std::str::from_utf8(b).ok())
+                        .ok_or_else(dangling)?;
+                    let a: AuthzRecord =
+                        get(self.ro(), self.t.authzs, T_AUTHZS, id)?.ok_or_else(dangling)?;
+                    out.push(a);
+                }
+                Ok(out)
+            }
+
+            /// The id of the order that replaces the certificate `cert_id` (RFC 9773 §5).
+            pub(crate) fn replaced_by(&self, cert_id: &str) -> Result<Option<String>, StoreError> {
+                if !usable_key(cert_id) {
+                    return Ok(None);
+                }
+                match self.t.replaced_by.get(self.ro(), cert_id.as_bytes())? {
+                    None => Ok(None),
+                    Some(b) => std::str::from_utf8(b)
+                        .map(|s| Some(s.to_owned()))
+                        .map_err(|_| StoreError::Decode {
+                            table: T_REPLACED_BY,
+                            id: cert_id.to_owned(),
+                        }),
+                }
+            }
         }
     };
 }
@@ -236,6 +333,31 @@ impl Writer<'_> {
         }
         t.orders_by_status
             .put(&mut self.txn, &status_key(rec.status, &rec.id), &[])?;
+        // The account and the creation time of an order never change: one entry per order.
+        t.orders_by_account
+            .put(&mut self.txn, &account_order_key(rec), &[])?;
+        Ok(())
+    }
+
+    /// Stores an EAB key (created, bound or revoked).
+    pub(crate) fn put_eab_key(&mut self, rec: &EabKeyRecord) -> Result<(), StoreError> {
+        let t = *self.t;
+        check_writable(T_EAB_KEYS, rec.v)?;
+        if !usable_key(&rec.kid) {
+            return Err(StoreError::Lmdb("unusable EAB key id".into()));
+        }
+        put_json(&mut self.txn, t.eab_keys, T_EAB_KEYS, &rec.kid, rec)
+    }
+
+    /// Records that `order_id` replaces the certificate `cert_id` (RFC 9773 §5).
+    pub(crate) fn put_replaced_by(
+        &mut self,
+        cert_id: &str,
+        order_id: &str,
+    ) -> Result<(), StoreError> {
+        let t = *self.t;
+        t.replaced_by
+            .put(&mut self.txn, cert_id.as_bytes(), order_id.as_bytes())?;
         Ok(())
     }
 
@@ -267,6 +389,9 @@ impl Writer<'_> {
             t.authz_by_challenge
                 .put(&mut self.txn, ch.id.as_bytes(), rec.id.as_bytes())?;
         }
+        // The account and identifier of an authorization never change: one entry each.
+        t.authz_by_identifier
+            .put(&mut self.txn, &authz_identifier_key(rec), &[])?;
         Ok(())
     }
 
@@ -290,6 +415,21 @@ impl Writer<'_> {
         }
         t.cert_by_serial
             .put(&mut self.txn, rec.serial.as_bytes(), rec.id.as_bytes())?;
+        Ok(())
+    }
+
+    /// Test hook: deletes `key` from the named table, bypassing the indexes (to build a store
+    /// as an older release left it).
+    #[cfg(test)]
+    pub(super) fn delete_raw(&mut self, table: &str, key: &[u8]) -> Result<(), StoreError> {
+        let t = *self.t;
+        let db = match table {
+            T_META => t.meta,
+            T_ORDERS_BY_ACCOUNT => t.orders_by_account,
+            T_AUTHZ_BY_IDENTIFIER => t.authz_by_identifier,
+            _ => return Err(StoreError::Lmdb(format!("no raw access to table {table}"))),
+        };
+        db.delete(&mut self.txn, key)?;
         Ok(())
     }
 
@@ -446,4 +586,77 @@ fn orders_in_status(
         out.push(order);
     }
     Ok(out)
+}
+
+/// `account-id NUL created-at as 16 hex digits order-id`: sorts an account's orders by
+/// creation time (ids are base64url, so NUL cannot occur in them).
+pub(super) fn account_order_key(rec: &OrderRecord) -> Vec<u8> {
+    let mut k = rec.account_id.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(format!("{:016x}", rec.created_at.max(0)).as_bytes());
+    k.extend_from_slice(rec.id.as_bytes());
+    k
+}
+
+fn orders_of_account(
+    txn: &RoTxn<'_>,
+    t: &Tables,
+    account_id: &str,
+    after: Option<&[u8]>,
+    limit: usize,
+) -> Result<(Vec<OrderRecord>, Option<Vec<u8>>), StoreError> {
+    use std::ops::Bound;
+    let mut prefix = account_id.as_bytes().to_vec();
+    prefix.push(0);
+    // Start right after the cursor (a key of this account), or at the account's first key.
+    let start = after.map(|a| [prefix.as_slice(), a].concat());
+    let lower = match &start {
+        Some(k) => Bound::Excluded(k.as_slice()),
+        None => Bound::Included(prefix.as_slice()),
+    };
+    let mut out = Vec::new();
+    for entry in t
+        .orders_by_account
+        .range(txn, &(lower, Bound::<&[u8]>::Unbounded))?
+    {
+        let (key, _) = entry?;
+        let Some(rest) = key.strip_prefix(prefix.as_slice()) else {
+            break; // past this account's keys
+        };
+        if out.len() == limit {
+            // There is at least one more: the cursor is the last key returned.
+            let cursor = out
+                .last()
+                .map(|o: &OrderRecord| account_order_key(o).split_off(prefix.len()));
+            return Ok((out, cursor));
+        }
+        let dangling = || StoreError::Decode {
+            table: T_ORDERS_BY_ACCOUNT,
+            id: String::from_utf8_lossy(key).into_owned(),
+        };
+        let id = rest
+            .get(16..)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .ok_or_else(dangling)?;
+        let order: OrderRecord = get(txn, t.orders, T_ORDERS, id)?.ok_or_else(dangling)?;
+        out.push(order);
+    }
+    Ok((out, None))
+}
+
+fn identifier_prefix(account_id: &str, kind: &str, value: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(account_id.len() + kind.len() + value.len() + 3);
+    for part in [account_id, kind, value] {
+        k.extend_from_slice(part.as_bytes());
+        k.push(0);
+    }
+    k
+}
+
+/// `account-id NUL type NUL value NUL authz-id` (identifier values hold no NUL: they are
+/// normalized DNS names or IP addresses).
+pub(super) fn authz_identifier_key(rec: &AuthzRecord) -> Vec<u8> {
+    let mut k = identifier_prefix(&rec.account_id, &rec.identifier.kind, &rec.identifier.value);
+    k.extend_from_slice(rec.id.as_bytes());
+    k
 }

@@ -616,3 +616,133 @@ fn newer_store_schema_is_refused_at_open() {
         Err(StoreError::NewerSchema { v: 999, .. })
     ));
 }
+
+// RFC 8555 §7.1.2.1: an account's orders come back oldest first, page by page, without the
+// orders of other accounts.
+#[test]
+fn s7_1_2_1_orders_of_account_paginate() {
+    let dir = TempDir::new("orders-list");
+    let store = Store::open(&dir.0, MAP).unwrap();
+    let mut mine = Vec::new();
+    block_on(store.write(|w| {
+        for i in 0..5i64 {
+            let mut o = order(&format!("o{i}"), OrderStatus::Pending);
+            o.created_at = 1_000 - i; // created in reverse id order
+            w.put_order(&o)?;
+        }
+        let mut other = order("x", OrderStatus::Pending);
+        other.account_id = "acct-2".into();
+        w.put_order(&other)
+    }))
+    .unwrap();
+    let mut cursor: Option<Vec<u8>> = None;
+    loop {
+        let (page, next) = store
+            .read(|r| r.orders_of_account("acct-1", cursor.as_deref(), 2))
+            .unwrap();
+        assert!(page.len() <= 2);
+        mine.extend(page.into_iter().map(|o| o.id));
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(mine, ["o4", "o3", "o2", "o1", "o0"]);
+    let (acct2, next) = store
+        .read(|r| r.orders_of_account("acct-2", None, 10))
+        .unwrap();
+    assert_eq!(acct2.len(), 1);
+    assert!(next.is_none());
+}
+
+// A store written before the orders-by-account and authz-by-identifier indexes existed is
+// indexed once, when it is opened.
+#[test]
+fn lifecycle_indexes_are_built_for_older_stores() {
+    let dir = TempDir::new("backfill");
+    {
+        let store = Store::open(&dir.0, MAP).unwrap();
+        block_on(store.write(|w| {
+            let o = order("old", OrderStatus::Valid);
+            w.put_order(&o)?;
+            let a = authz("old-authz", &["c9"]);
+            w.put_authz(&a)?;
+            w.delete_raw(
+                super::tables::T_ORDERS_BY_ACCOUNT,
+                &super::tables::account_order_key(&o),
+            )?;
+            w.delete_raw(
+                super::tables::T_AUTHZ_BY_IDENTIFIER,
+                &super::tables::authz_identifier_key(&a),
+            )?;
+            w.delete_raw(super::tables::T_META, super::META_ORDERS_BY_ACCOUNT)?;
+            w.delete_raw(super::tables::T_META, super::META_AUTHZ_BY_IDENTIFIER)
+        }))
+        .unwrap();
+        let (before, _) = store
+            .read(|r| r.orders_of_account("acct-1", None, 10))
+            .unwrap();
+        assert!(before.is_empty());
+    }
+    let store = Store::open(&dir.0, MAP).unwrap();
+    store
+        .read(|r| {
+            let (orders, _) = r.orders_of_account("acct-1", None, 10)?;
+            assert_eq!(orders, [order("old", OrderStatus::Valid)]);
+            let authzs = r.authzs_for_identifier("acct-1", "dns", "www.example.org")?;
+            assert_eq!(authzs, [authz("old-authz", &["c9"])]);
+            Ok(())
+        })
+        .unwrap();
+}
+
+// RFC 8555 §7.6 / §7.4.1: authorizations are found by account and identifier, never another
+// account's; RFC 9773 §5 replacement bookkeeping and RFC 8555 §7.3.4 EAB keys round-trip.
+#[test]
+fn lifecycle_tables_round_trip() {
+    use super::records::EabKeyRecord;
+    let dir = TempDir::new("lifecycle-tables");
+    let store = Store::open(&dir.0, MAP).unwrap();
+    let eab = EabKeyRecord {
+        v: SCHEMA_VERSION,
+        kid: "kid-1".into(),
+        label: "printer".into(),
+        hmac_key: "c2VjcmV0".into(),
+        created_at: 1,
+        bound_account: None,
+        revoked: false,
+    };
+    let stored = eab.clone();
+    block_on(store.write(move |w| {
+        w.put_authz(&authz("a1", &["c1"]))?;
+        let mut foreign = authz("a2", &["c2"]);
+        foreign.account_id = "acct-2".into();
+        w.put_authz(&foreign)?;
+        w.put_replaced_by("cert-1", "order-9")?;
+        w.put_eab_key(&stored)
+    }))
+    .unwrap();
+    store
+        .read(|r| {
+            let found = r.authzs_for_identifier("acct-1", "dns", "www.example.org")?;
+            assert_eq!(
+                found.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+                ["a1"]
+            );
+            assert!(
+                r.authzs_for_identifier("acct-1", "dns", "example.org")?
+                    .is_empty()
+            );
+            assert!(
+                r.authzs_for_identifier("acct-1", "ip", "www.example.org")?
+                    .is_empty()
+            );
+            assert_eq!(r.replaced_by("cert-1")?.as_deref(), Some("order-9"));
+            assert_eq!(r.replaced_by("cert-2")?, None);
+            assert_eq!(r.eab_key("kid-1")?, Some(eab.clone()));
+            assert_eq!(r.eab_keys()?, std::slice::from_ref(&eab));
+            assert_eq!(r.eab_key("")?, None);
+            Ok(())
+        })
+        .unwrap();
+}

@@ -150,10 +150,6 @@ impl Resolver {
 
     /// The TXT records of `name`, each record's character-strings joined (RFC 8555 §8.4 reads
     /// one value per record); non-UTF-8 bytes are replaced.
-    #[allow(
-        dead_code,
-        reason = "dns-01 (RFC 8555 §8.4) is the next challenge to land; tested here"
-    )]
     pub(crate) async fn lookup_txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
         let qname = parse_name(name)?;
         let records = self.lookup(&qname, RecordType::TXT).await?;

@@ -20,7 +20,7 @@ use async_net::TcpStream;
 use futures_lite::FutureExt;
 
 // TEMPORARY: at merge, `use crate::http::client::{ClientError, ClientResponse, get as fetch};`
-use super::{AddressPolicy, Resolver, ValidationError};
+use super::{AddressPolicy, Resolver, Resolvers, RetryBoard, ValidationError};
 use crate::http::client::{ClientError, ClientResponse, get as fetch};
 
 /// Most redirects followed in one attempt (boulder `maxRedirect`).
@@ -34,16 +34,21 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Characters of a wrong body quoted back to the client.
 const EXCERPT_BYTES: usize = 64;
 
-/// Runs http-01 validation attempts.
+/// Runs validation attempts (http-01 here, tls-alpn-01 and dns-01 in their own files).
 ///
 /// Invariant: every connection it makes goes to an address `policy` permits, on port 80 or
-/// `http01_port`, and every attempt ends within `attempt_timeout`.
+/// `http01_port` (http-01) or on `tlsalpn01_port` (tls-alpn-01), every name is resolved by
+/// the resolver of its zone, and every attempt ends within `attempt_timeout`.
 #[derive(Clone, Debug)]
 pub(crate) struct Validator {
-    resolver: Resolver,
-    policy: Arc<AddressPolicy>,
+    pub(super) resolvers: Resolvers,
+    pub(super) policy: Arc<AddressPolicy>,
     http01_port: u16,
-    attempt_timeout: Duration,
+    /// Port tls-alpn-01 dials (RFC 8737 §3 says 443; other values are for tests and NAT).
+    pub(super) tlsalpn01_port: u16,
+    pub(super) attempt_timeout: Duration,
+    /// Running validations and their retry schedule (RFC 8555 §8.2).
+    retries: Arc<RetryBoard>,
 }
 
 /// The host part of a URL: a DNS name (lower-case, no trailing dot) or an IP address.
@@ -99,11 +104,30 @@ impl Validator {
         attempt_timeout: Duration,
     ) -> Validator {
         Validator {
-            resolver,
+            resolvers: Resolvers::new(resolver),
             policy: Arc::new(policy),
             http01_port,
+            tlsalpn01_port: 443,
             attempt_timeout,
+            retries: Arc::new(RetryBoard::default()),
         }
+    }
+
+    /// Per-zone resolvers (split horizon), replacing the single one given to `new`.
+    pub(crate) fn with_resolvers(mut self, resolvers: Resolvers) -> Validator {
+        self.resolvers = resolvers;
+        self
+    }
+
+    /// The retry state of running validations (shared by every clone of this validator).
+    pub(crate) fn retries(&self) -> &RetryBoard {
+        &self.retries
+    }
+
+    /// The port tls-alpn-01 connects to (443 in production).
+    pub(crate) fn with_tlsalpn01_port(mut self, port: u16) -> Validator {
+        self.tlsalpn01_port = port;
+        self
     }
 
     /// One http-01 attempt (RFC 8555 §8.3) for identifier `kind`/`value` ("dns" with a
@@ -216,7 +240,8 @@ impl Validator {
         let addrs = match &target.host {
             Host::Ip(ip) => vec![*ip],
             Host::Name(name) => self
-                .resolver
+                .resolvers
+                .for_name(name)
                 .lookup_ip(name)
                 .await
                 .map_err(|e| ValidationError::Dns(format!("{name}: {e}")))?,

@@ -187,6 +187,68 @@ impl AddressPolicy {
     }
 }
 
+/// Which identifiers may be ordered at all (security catalog #35, #42): the operator's private
+/// namespace. Checked at newOrder, before any authorization exists; a refusal is a
+/// `rejectedIdentifier` subproblem naming the identifier.
+///
+/// Invariant: `dns_suffixes` are lower-case LDH names without leading or trailing dots; an
+/// empty list admits every DNS name. `localhost` and names under it are never admitted
+/// (RFC 6761 §6.3: they always resolve to the local host, so no one can prove control).
+#[derive(Clone, Debug)]
+pub(crate) struct IdentifierPolicy {
+    dns_suffixes: Vec<String>,
+    ip_networks: Vec<Cidr>,
+    wildcards: bool,
+}
+
+impl IdentifierPolicy {
+    /// DNS names equal to or under one of `dns_suffixes` (any name when empty), IP addresses
+    /// inside `ip_networks`, and wildcard names only if `wildcards`. Suffixes are normalised
+    /// (case, surrounding dots).
+    pub(crate) fn new(dns_suffixes: &[String], ip_networks: Vec<Cidr>, wildcards: bool) -> Self {
+        IdentifierPolicy {
+            dns_suffixes: dns_suffixes
+                .iter()
+                .map(|s| s.trim_matches('.').to_ascii_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            ip_networks,
+            wildcards,
+        }
+    }
+
+    /// Whether the DNS name `name` (lower case; the base name of a wildcard) may be ordered.
+    pub(crate) fn check_dns(&self, name: &str, wildcard: bool) -> Result<(), String> {
+        if super::zones::in_zone(name, "localhost") {
+            return Err("names under localhost cannot be validated (RFC 6761)".into());
+        }
+        if wildcard && !self.wildcards {
+            return Err("wildcard names are not allowed by this server's policy".into());
+        }
+        if !self.dns_suffixes.is_empty()
+            && !self
+                .dns_suffixes
+                .iter()
+                .any(|suffix| super::zones::in_zone(name, suffix))
+        {
+            return Err(format!(
+                "this server only issues for names under {}",
+                self.dns_suffixes.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the IP address `ip` may be ordered (RFC 8738).
+    pub(crate) fn check_ip(&self, ip: IpAddr) -> Result<(), String> {
+        if AddressPolicy::new(self.ip_networks.clone()).permits(ip) {
+            Ok(())
+        } else {
+            Err("this IP address is outside the networks this server issues for".into())
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -335,6 +397,41 @@ mod tests {
             "255.255.255.255",
         ] {
             assert!(!p.permits(ip(denied)), "{denied}");
+        }
+    }
+
+    // Catalog #35: names outside the configured suffixes are refused, on label boundaries.
+    #[test]
+    fn identifier_policy_dns_suffixes() {
+        let p = IdentifierPolicy::new(&[".Home.LAN.".into(), "corp.internal".into()], vec![], true);
+        assert!(p.check_dns("home.lan", false).is_ok());
+        assert!(p.check_dns("nas.home.lan", false).is_ok());
+        assert!(p.check_dns("a.b.corp.internal", true).is_ok());
+        for bad in ["myhome.lan", "lan", "example.com", "home.lan.evil.com"] {
+            assert!(p.check_dns(bad, false).is_err(), "{bad}");
+        }
+        let any = IdentifierPolicy::new(&[], vec![], true);
+        assert!(any.check_dns("example.com", false).is_ok());
+    }
+
+    // RFC 6761 §6.3: localhost is never ordered; wildcards can be switched off.
+    #[test]
+    fn identifier_policy_localhost_and_wildcards() {
+        let p = IdentifierPolicy::new(&[], vec![], false);
+        assert!(p.check_dns("localhost", false).is_err());
+        assert!(p.check_dns("app.localhost", false).is_err());
+        assert!(p.check_dns("x.lan", true).is_err());
+        assert!(p.check_dns("x.lan", false).is_ok());
+    }
+
+    // RFC 8738 / catalog #42: IP identifiers only inside the configured networks.
+    #[test]
+    fn identifier_policy_ip_networks() {
+        let p = IdentifierPolicy::new(&[], vec![cidr("192.168.1.0/24"), cidr("fd00::/8")], true);
+        assert!(p.check_ip(ip("192.168.1.7")).is_ok());
+        assert!(p.check_ip(ip("fd00::7")).is_ok());
+        for bad in ["192.168.2.1", "127.0.0.1", "8.8.8.8", "fe80::1"] {
+            assert!(p.check_ip(ip(bad)).is_err(), "{bad}");
         }
     }
 }

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::support::Env;
 use crate::support::client::Acme;
 use crate::support::pki::Identifier;
-use crate::support::server::{ServerOptions, TempDir, free_port};
+use crate::support::server::{TempDir, free_port};
 
 fn upki_ra(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_upki-ra"))
@@ -84,10 +84,9 @@ fn write_config(dir: &Path, data_dir: &Path, metrics: SocketAddr) -> String {
 #[test]
 fn admin_cli_sees_issuance_while_serving_then_sigterm_stops_cleanly() {
     let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let mut env = Env::start_with(ServerOptions {
-        metrics_listen: Some(metrics),
-        ..ServerOptions::default()
-    });
+    let mut env = Env::with_config(Some(&format!(
+        "[metrics]\nenabled = true\nlisten = \"{metrics}\"\n"
+    )));
     let mut acme = Acme::new(&env.server);
     assert_eq!(acme.new_account().status, 201);
     let name = "router.example.test";

@@ -12,6 +12,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
@@ -40,6 +41,22 @@ pub(crate) struct MockDnsConfig {
     pub(crate) truncate_udp: bool,
     /// Answer every query with SERVFAIL.
     pub(crate) servfail: bool,
+    /// TXT records set at run time by another process (an ACME client's hook): a text file of
+    /// `name value` lines, read on every query (a missing file holds no records).
+    pub(crate) txt_file: Option<PathBuf>,
+}
+
+/// The `name value` lines of `path` as TXT records (names lower-cased, final dot dropped).
+fn txt_from_file(path: &Path) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
+        if let Some((name, value)) = line.trim().split_once(char::is_whitespace) {
+            out.entry(name.trim_end_matches('.').to_ascii_lowercase())
+                .or_default()
+                .push(value.trim().to_owned());
+        }
+    }
+    out
 }
 
 /// A running mock DNS server; `addr` serves both UDP and TCP.
@@ -240,7 +257,14 @@ fn answer(config: &MockDnsConfig, query: &[u8], udp: bool) -> Option<Vec<u8>> {
         return reply.to_bytes().ok(); // a loop: the chain never ends in data
     }
 
-    let known = config.addrs.contains_key(&current) || config.txt.contains_key(&current);
+    let runtime_txt = config
+        .txt_file
+        .as_deref()
+        .map(txt_from_file)
+        .unwrap_or_default();
+    let known = config.addrs.contains_key(&current)
+        || config.txt.contains_key(&current)
+        || runtime_txt.contains_key(&current);
     let addrs: Vec<IpAddr> = match config.addrs.get(&current) {
         Some(list) => list.clone(),
         None if !known => config.default.into_iter().collect(),
@@ -271,7 +295,8 @@ fn answer(config: &MockDnsConfig, query: &[u8], udp: bool) -> Option<Vec<u8>> {
             }
         }
         RecordType::TXT => {
-            for s in config.txt.get(&current).into_iter().flatten() {
+            let values = config.txt.get(&current).into_iter().flatten();
+            for s in values.chain(runtime_txt.get(&current).into_iter().flatten()) {
                 // Split long values into 3-byte character-strings to exercise joining.
                 let parts: Vec<&[u8]> = s.as_bytes().chunks(3).collect();
                 reply.add_answer(Record::from_rdata(

@@ -1,7 +1,8 @@
 //! A small, strict ACME client (RFC 8555) written for the tests, independent from the server:
 //! ES256 account key (ring), flattened JWS with `jwk` or `kid` (§6.2), nonces taken from every
 //! response (§7.2) with one retry on `badNonce` (§6.5), POST-as-GET (§6.3), and the issuance
-//! flow of §7.3–§7.4.2 plus revocation (§7.6).
+//! flow of §7.3–§7.4.2 plus revocation (§7.6), key rollover (§7.3.5), External Account Binding
+//! (§7.3.4) and ACME Renewal Information (RFC 9773).
 
 use std::time::{Duration, Instant};
 
@@ -319,6 +320,79 @@ impl Acme {
         self.post(&url, Some(&payload))
     }
 
+    /// RFC 8555 §7.3.5: the inner JWS (signed by `new_key`, with its `jwk`, no nonce) over a
+    /// keyChange object; `tweak` may alter the inner header and payload before signing.
+    pub(crate) fn key_change_body(
+        &self,
+        new_key: &AccountKey,
+        tweak: impl FnOnce(&mut Value, &mut Value),
+    ) -> Value {
+        let url = self.url("keyChange");
+        let mut header = json!({"alg": "ES256", "jwk": new_key.jwk(), "url": url});
+        let mut payload = json!({
+            "account": self.kid.clone().expect("key change needs an account"),
+            "oldKey": self.key.jwk(),
+        });
+        tweak(&mut header, &mut payload);
+        serde_json::from_slice(&new_key.sign_jws(&header, Some(&payload))).unwrap()
+    }
+
+    /// POST keyChange with `inner` as payload (signed by the current key).
+    pub(crate) fn post_key_change(&mut self, inner: &Value) -> Response {
+        let url = self.url("keyChange");
+        self.post(&url, Some(inner))
+    }
+
+    /// Key rollover (§7.3.5); on 200 the client signs with `new_key` from now on.
+    pub(crate) fn key_change(&mut self, new_key: AccountKey) -> Response {
+        let inner = self.key_change_body(&new_key, |_, _| {});
+        let r = self.post_key_change(&inner);
+        if r.status == 200 {
+            self.key = new_key;
+        }
+        r
+    }
+
+    /// RFC 8555 §7.3.4: the `externalAccountBinding` JWS (HS256 by default) over this
+    /// client's account key.
+    pub(crate) fn eab_jws(&self, kid: &str, hmac_key_b64: &str, alg: &str) -> Value {
+        let key = URL_SAFE_NO_PAD.decode(hmac_key_b64).unwrap();
+        let ring_alg = match alg {
+            "HS384" => ring::hmac::HMAC_SHA384,
+            "HS512" => ring::hmac::HMAC_SHA512,
+            _ => ring::hmac::HMAC_SHA256,
+        };
+        let protected = b64(
+            json!({"alg": alg, "kid": kid, "url": self.url("newAccount")})
+                .to_string()
+                .as_bytes(),
+        );
+        let payload = b64(self.key.jwk().to_string().as_bytes());
+        let tag = ring::hmac::sign(
+            &ring::hmac::Key::new(ring_alg, &key),
+            format!("{protected}.{payload}").as_bytes(),
+        );
+        json!({"protected": protected, "payload": payload, "signature": b64(tag.as_ref())})
+    }
+
+    /// newAccount with an arbitrary payload (no status assertion); remembers the Location
+    /// on 200/201.
+    pub(crate) fn new_account_with(&mut self, payload: &Value) -> Response {
+        self.kid = None;
+        let url = self.url("newAccount");
+        let r = self.post(&url, Some(payload));
+        if r.status == 200 || r.status == 201 {
+            self.kid = r.header("location").map(str::to_owned);
+        }
+        r
+    }
+
+    /// RFC 9773 §4.2: GET the renewal information of a certificate (DER).
+    pub(crate) fn renewal_info(&self, cert_der: &[u8]) -> Response {
+        let url = format!("{}/{}", self.url("renewalInfo"), ari_cert_id(cert_der));
+        self.http.get(&url)
+    }
+
     /// The whole §7.1 flow: order, http-01 for every identifier, finalize, download.
     pub(crate) fn issue(
         &mut self,
@@ -350,4 +424,18 @@ impl Acme {
             cert_key,
         }
     }
+}
+
+/// RFC 9773 §4.1 certID: base64url(AKI keyIdentifier) "." base64url(serial content octets).
+pub(crate) fn ari_cert_id(cert_der: &[u8]) -> String {
+    use der::{Decode, Encode};
+    let cert = x509_cert::Certificate::from_der(cert_der).unwrap();
+    let tbs = cert.tbs_certificate();
+    let (_, aki) = tbs
+        .get_extension::<x509_cert::ext::pkix::AuthorityKeyIdentifier>()
+        .unwrap()
+        .expect("certificate without authorityKeyIdentifier");
+    let key_id = aki.key_identifier.expect("AKI without keyIdentifier");
+    let serial = tbs.serial_number().to_der().unwrap();
+    format!("{}.{}", b64(key_id.as_bytes()), b64(&serial[2..]))
 }

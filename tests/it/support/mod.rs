@@ -1,6 +1,7 @@
 //! Test support for the integration tests: the `upki-ra` process (`server`), an HTTPS client
 //! (`https`), a strict ACME client (`client`), certificate/CSR helpers (`pki`), an http-01
-//! responder (`http01`) and a mock DNS server (`dns`, shared with other test helpers).
+//! responder (`http01`), a mock DNS server (`dns`, shared with other test helpers) and
+//! external-program runners for interop tests (`programs`).
 
 pub(crate) mod client;
 #[path = "../../support/dns.rs"]
@@ -8,6 +9,7 @@ pub(crate) mod dns;
 pub(crate) mod http01;
 pub(crate) mod https;
 pub(crate) mod pki;
+pub(crate) mod programs;
 pub(crate) mod server;
 
 use std::collections::HashMap;
@@ -28,18 +30,17 @@ pub(crate) struct Env {
 
 impl Env {
     pub(crate) fn start() -> Env {
-        Env::start_with(ServerOptions::default())
+        Env::with_config(None)
     }
 
-    /// As [`Env::start`], with further server options (the http-01 port and DNS resolver
-    /// are set here).
-    pub(crate) fn start_with(opts: ServerOptions) -> Env {
+    /// Like `start`, with a TOML configuration file (`--config`).
+    pub(crate) fn with_config(config: Option<&str>) -> Env {
         let dns = MockDns::start(HashMap::new(), Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
         let http01 = Http01Responder::start();
         let server = Server::start(ServerOptions {
             http01_port: Some(http01.port()),
             dns_resolver: Some(dns.addr),
-            ..opts
+            config: config.map(str::to_owned),
         });
         Env {
             server,

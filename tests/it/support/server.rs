@@ -62,8 +62,8 @@ pub(crate) struct ServerOptions {
     pub(crate) http01_port: Option<u16>,
     /// `--dns-resolver`: the DNS server used to resolve identifiers.
     pub(crate) dns_resolver: Option<SocketAddr>,
-    /// `--metrics-listen`: where `/metrics` and `/healthz` are served.
-    pub(crate) metrics_listen: Option<SocketAddr>,
+    /// A TOML configuration file's text, passed with `--config` (the flags above override it).
+    pub(crate) config: Option<String>,
 }
 
 /// A running `upki-ra` process; killed (SIGKILL) on drop.
@@ -71,6 +71,8 @@ pub(crate) struct Server {
     child: Option<Child>,
     pub(crate) port: u16,
     opts: ServerOptions,
+    /// More `serve` arguments (`--tlsalpn01-port`, …), after the usual ones.
+    extra_args: Vec<String>,
     // Declared last so the process is gone before the directory is removed.
     data: TempDir,
 }
@@ -78,11 +80,27 @@ pub(crate) struct Server {
 impl Server {
     /// Start the server and wait until the directory answers 200.
     pub(crate) fn start(opts: ServerOptions) -> Server {
+        Server::start_with(opts, &[], None)
+    }
+
+    /// Like `start`, with more `serve` arguments and, if given, a configuration file holding
+    /// `config` (TOML; command-line flags override it).
+    pub(crate) fn start_with(
+        mut opts: ServerOptions,
+        args: &[&str],
+        config: Option<&str>,
+    ) -> Server {
+        let data = TempDir::new("upki-ra-it");
+        let extra_args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        if let Some(text) = config {
+            opts.config = Some(text.to_owned());
+        }
         let mut s = Server {
             child: None,
             port: free_port(),
             opts,
-            data: TempDir::new("upki-ra-it"),
+            extra_args,
+            data,
         };
         s.spawn();
         s
@@ -99,6 +117,38 @@ impl Server {
 
     pub(crate) fn directory_url(&self) -> String {
         format!("{}/acme/directory", self.base_url())
+    }
+
+    /// Runs `upki-ra eab ARGS --data-dir DIR` as a second process next to the running server
+    /// (LMDB multi-process); returns stdout, panics on failure.
+    pub(crate) fn eab(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_upki-ra"))
+            .arg("eab")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data.path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "upki-ra eab {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `upki-ra eab add`: the new (kid, base64url HMAC key).
+    pub(crate) fn eab_add(&self, label: &str) -> (String, String) {
+        let out = self.eab(&["add", "--label", label]);
+        let field = |name: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .unwrap_or_else(|| panic!("eab add printed no {name}: {out}"))
+                .trim()
+                .to_owned()
+        };
+        (field("kid:"), field("hmac_key:"))
     }
 
     /// An HTTPS client trusting this server's CA root.
@@ -137,8 +187,11 @@ impl Server {
         if let Some(d) = self.opts.dns_resolver {
             cmd.arg("--dns-resolver").arg(d.to_string());
         }
-        if let Some(m) = self.opts.metrics_listen {
-            cmd.arg("--metrics-listen").arg(m.to_string());
+        cmd.args(&self.extra_args);
+        if let Some(text) = &self.opts.config {
+            let path = self.data.path.join("ra.toml");
+            std::fs::write(&path, text).unwrap();
+            cmd.arg("--config").arg(path);
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().unwrap()))
