@@ -1,11 +1,31 @@
 #!/usr/bin/env bash
-# Scores the systemd unit offline: `systemd-analyze security --offline=true` must rate it at
-# most 2.0 ("OK" or better). (`systemd-analyze verify` needs the unit's binary installed, so
-# packaging/test.sh runs it against the scratch root the .deb is installed into.)
+# Checks the systemd units offline:
+#  - `systemd-analyze verify` must print nothing (it exits 0 on warnings). It needs ExecStart's
+#    binary to exist, so the unit is verified as a copy whose /usr/bin/upki-ra is replaced by
+#    BINARY (default: target/debug/upki-ra; packaging/test.sh passes the binary installed from
+#    the .deb);
+#  - `systemd-analyze security --offline=true` must rate each unit at most 2.0 ("OK").
+#
+#   systemd/check.sh [BINARY [UNIT...]]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bin=$(realpath "${1:-target/debug/upki-ra}")
+shift || true
+units=("$@")
+[ ${#units[@]} -gt 0 ] || units=(systemd/*.service)
+[ -x "$bin" ] || { echo "systemd/check.sh: $bin is not an executable" >&2; exit 1; }
 max=2.0
-for unit in systemd/*.service; do
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for unit in "${units[@]}"; do
+    name=$(basename "$unit")
+    sed "s|^ExecStart=/usr/bin/upki-ra|ExecStart=$bin|" "$unit" > "$tmp/$name"
+    if ! out=$(systemd-analyze verify "$tmp/$name" 2>&1) || [ -n "$out" ]; then
+        echo "$out" >&2
+        echo "systemd/check.sh: systemd-analyze verify $unit failed or warned" >&2
+        exit 1
+    fi
+    echo "systemd-analyze verify $unit: clean"
     out=$(systemd-analyze security --offline=true "$unit" 2>&1) || true
     line=$(grep 'Overall exposure level' <<<"$out") || {
         echo "$out" >&2
