@@ -34,7 +34,9 @@ for t in "${triples[@]}"; do
     echo "=== $t: release build ==="
     cargo_cross build --locked --release --target "$t"
     bin="target/$t/release/upki-ra"
-    file -L "$bin" | tee /dev/stderr | grep -q "$arch"
+    info=$(file -L "$bin")
+    echo "$info"
+    grep -q "$arch" <<<"$info" || { echo "cross/build.sh: $bin is not $arch" >&2; exit 1; }
     # The package must not depend on a libzmq or libstdc++ on the router.
     if readelf -d "$bin" | grep -E 'NEEDED.*(libzmq|libstdc\+\+|liblmdb)'; then
         echo "cross/build.sh: $bin links a C++/zmq/lmdb library dynamically" >&2

@@ -11,7 +11,8 @@
 # .rpm: cargo-generate-rpm from [package.metadata.generate-rpm] in Cargo.toml.
 # Contents of both: /usr/bin/upki-ra, /etc/upki-ra/ra.toml (conffile / %config(noreplace)),
 # the systemd unit, the sysusers.d entry, maintainer scripts (user + state directory).
-# The libc dependency is read from the binary's highest GLIBC_x.y symbol version.
+# Dependencies: libc (version read from the binary's highest GLIBC_x.y symbol version) and
+# libgcc_s (unwinding); libstdc++, libzmq and LMDB are inside the binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,7 +69,7 @@ Version: $version-1
 Architecture: $debarch
 Maintainer: upki-ra developers <upki-ra@localhost>
 Installed-Size: $(du -sk --exclude=DEBIAN "$stage" | cut -f1)
-Depends: libc6 (>= $glibc)
+Depends: libc6 (>= $glibc), libgcc-s1
 Recommends: systemd
 Section: net
 Priority: optional
@@ -83,6 +84,6 @@ CONTROL
 
     # --- .rpm: cargo-generate-rpm (assets in Cargo.toml; target/release → target/$triple/release) ---
     cargo generate-rpm --target "$triple" --arch "$rpmarch" -o "$out/" \
-        --set-metadata "requires = { glibc = \">= $glibc\" }"
+        --set-metadata "requires = { glibc = \">= $glibc\", libgcc = \"*\" }"
 done
 ls -l "$out"

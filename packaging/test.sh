@@ -29,7 +29,7 @@ for arch in amd64 arm64 armhf; do
         grep -qx "$f" <<<"$list" || fail "$deb lacks $f"
     done
     [ "$(dpkg-deb -f "$deb" Architecture)" = "$arch" ] || fail "$deb architecture"
-    dpkg-deb -f "$deb" Depends | grep -q '^libc6 (>= 2\.[0-9]*)$' || fail "$deb Depends"
+    dpkg-deb -f "$deb" Depends | grep -q '^libc6 (>= 2\.[0-9]*), libgcc-s1$' || fail "$deb Depends"
     ctl=$(mktemp -d)
     dpkg-deb -e "$deb" "$ctl"
     [ "$(cat "$ctl/conffiles")" = "/etc/upki-ra/ra.toml" ] || fail "$deb conffiles"
