@@ -395,20 +395,24 @@ fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
             "CA certificate for clients to trust: {}",
             embedded.ca_cert_path().display()
         );
-        let control_listener = admin::control::bind(&data_dir).map_err(|e| {
-            format!(
-                "cannot bind the control socket in {}: {e}",
+        // The operator's `admin revoke` channel. Without it (e.g. a data_dir path too long
+        // for a Unix socket name) the server still serves ACME; the log says what is missing.
+        match admin::control::bind(&data_dir) {
+            Ok(control_listener) => {
+                ex.spawn(admin::control::serve(
+                    control_listener,
+                    Arc::new(admin::control::Control {
+                        ca: health_ca,
+                        store: store_handle.clone(),
+                    }),
+                ))
+                .detach();
+            }
+            Err(e) => log::error!(
+                "no control socket in {} ({e}): `upki-ra admin revoke` is unavailable",
                 data_dir.display()
-            )
-        })?;
-        ex.spawn(admin::control::serve(
-            control_listener,
-            Arc::new(admin::control::Control {
-                ca: health_ca,
-                store: store_handle.clone(),
-            }),
-        ))
-        .detach();
+            ),
+        }
         daemon::notify("READY=1");
         let main = http::serve(Arc::clone(&ex), listener, Some(acceptor), handler, limits);
         let stopped = async {
