@@ -10,12 +10,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_lite::FutureExt;
+
 use crate::acme::{Acme, Issuer, NonceStore, Settings, Urls};
 use crate::ca::{CaClient, EmbeddedCa};
 use crate::config::Config;
 use crate::store::Store;
 use crate::validate::{AddressPolicy, Cidr, IdentifierPolicy, Resolver, Resolvers, Validator};
-use crate::{ca, http, pki};
+use crate::{admin, ca, daemon, http, metrics, pki};
 
 const USAGE: &str = "\
 upki-ra — uPKI Registration Authority: an ACME v2 (RFC 8555) server for private networks
@@ -25,6 +27,11 @@ USAGE:
     upki-ra register --seed S   register this RA on a remote uPKI CA (see register --help)
     upki-ra ca serve            run the standalone uPKI-compatible CA (see ca --help)
     upki-ra rebuild --from-ca   rebuild a fresh RA's state from the CA (see rebuild --help)
+    upki-ra admin ...           inspect the store, revoke (see ADMIN below)
+    upki-ra config check FILE   check a configuration file; exit 0 if it loads
+    upki-ra status [--config FILE] [--json]
+                                is the server up (its /healthz), is the CA reachable, and
+                                how many accounts, orders and certificates the store holds
     upki-ra eab add|list|revoke External Account Binding keys (see upki-ra eab --help)
     upki-ra --version           print the version
     upki-ra --help              print this help
@@ -39,6 +46,14 @@ SERVE OPTIONS (each overrides the configuration file):
     --allow-validation-to CIDR  network the validator may connect to (repeatable; replaces
                                 the configured list, default: the private LAN ranges)
     --ca-endpoint tcp://H:P     a remote uPKI CA instead of the embedded one (ca.endpoint)
+    --metrics-listen ADDR:PORT  serve /metrics and /healthz there (turns metrics on)
+
+SIGNALS (serve):
+    SIGTERM, SIGINT             stop accepting, let in-flight requests finish (at most
+                                server.shutdown_grace_secs), flush the store, exit 0
+    SIGHUP                      re-read the configuration file and apply [log] level; other
+                                settings and the TLS certificate need a restart (logged)
+    Under systemd (Type=notify) the server reports READY=1 once it listens.
 
 With no configuration, `upki-ra serve` starts an embedded CA (root kept in DIR/ca/), issues
 its own HTTPS certificate for localhost and 127.0.0.1, and prints the directory URL and the
@@ -56,6 +71,7 @@ struct ServeArgs {
     dns_resolvers: Vec<SocketAddr>,
     allow: Vec<String>,
     ca_endpoint: Option<String>,
+    metrics_listen: Option<SocketAddr>,
 }
 
 fn parse_serve_args(mut args: impl Iterator<Item = String>) -> Result<ServeArgs, String> {
@@ -115,6 +131,13 @@ fn parse_serve_args(mut args: impl Iterator<Item = String>) -> Result<ServeArgs,
                 out.allow.push(v);
             }
             "--ca-endpoint" => out.ca_endpoint = Some(value()?),
+            "--metrics-listen" => {
+                let v = value()?;
+                out.metrics_listen = Some(
+                    v.parse()
+                        .map_err(|_| format!("--metrics-listen: {v:?} is not ADDR:PORT"))?,
+                );
+            }
             other => return Err(format!("unknown option {other:?} (see upki-ra --help)")),
         }
     }
@@ -129,6 +152,9 @@ pub fn run() -> ExitCode {
         Some("register") => return ca::register::main(args),
         Some("ca") => return ca::standalone::main(args),
         Some("rebuild") => return ca::rebuild::main(args),
+        Some("admin") => return admin::admin(args),
+        Some("config") => return admin::config(args),
+        Some("status") => return admin::status(args),
         Some("eab") => return crate::cli_eab::run(args),
         // Benchmark support (BENCHMARKS.md), not part of the documented interface.
         Some("bench-fill") => return bench_fill(args),
@@ -137,7 +163,7 @@ pub fn run() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some("--help" | "-h" | "help") => {
-            print!("{USAGE}");
+            print!("{USAGE}\n{}", admin::USAGE);
             return ExitCode::SUCCESS;
         }
         Some(other) => {
@@ -149,15 +175,16 @@ pub fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let config = match parse_serve_args(args).and_then(|a| load_config(&a)) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("upki-ra: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let (config, config_path) =
+        match parse_serve_args(args).and_then(|a| load_config(&a).map(|c| (c, a.config))) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("upki-ra: {e}");
+                return ExitCode::from(2);
+            }
+        };
     init_logging(&config.log.level);
-    match serve(config) {
+    match serve(config, config_path) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");
@@ -193,6 +220,10 @@ fn load_config(args: &ServeArgs) -> Result<Config, String> {
     if let Some(ep) = &args.ca_endpoint {
         config.ca.endpoint = Some(ep.clone());
     }
+    if let Some(m) = args.metrics_listen {
+        config.metrics.enabled = true;
+        config.metrics.listen = m;
+    }
     config.validate().map_err(|e| format!("config: {e}"))?;
     Ok(config)
 }
@@ -203,12 +234,16 @@ pub(crate) fn init_logging(level: &str) {
         .set_target_level(log::LevelFilter::Off)
         .set_thread_level(log::LevelFilter::Off)
         .build();
-    // Logging to stderr cannot fail in a way worth stopping the server for.
-    let _ = simplelog::WriteLogger::init(filter, cfg, std::io::stderr());
+    // Logging to stderr cannot fail in a way worth stopping the server for. The logger itself
+    // passes everything; `log::set_max_level` is the filter, so SIGHUP can raise or lower it.
+    let _ = simplelog::WriteLogger::init(log::LevelFilter::Trace, cfg, std::io::stderr());
+    log::set_max_level(filter);
 }
 
-/// Runs the server until the process is stopped.
-fn serve(config: Config) -> Result<(), String> {
+/// Runs the server until SIGTERM/SIGINT, then stops gracefully (see `daemon`).
+fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
+    let mut signals = daemon::SignalWatch::new(config_path.as_deref())
+        .map_err(|e| format!("cannot register signal handlers: {e}"))?;
     let data_dir = config.server.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| format!("cannot create the data folder {}: {e}", data_dir.display()))?;
@@ -305,6 +340,8 @@ fn serve(config: Config) -> Result<(), String> {
         let profiles = offered_profiles(&ca, &config).await;
 
         let urls = Urls::new(&config.base_url());
+        let store_handle = store.clone();
+        let health_ca = ca.clone();
         let acme = Arc::new(Acme {
             urls: urls.clone(),
             store,
@@ -344,6 +381,8 @@ fn serve(config: Config) -> Result<(), String> {
         let listener = async_net::TcpListener::bind(config.server.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
+        let handler = metrics::instrument(acme.clone().handler());
+        let mut plain_task = None;
         if let Some(plain) = config.server.plain_listen {
             let plain_listener = async_net::TcpListener::bind(plain)
                 .await
@@ -353,15 +392,41 @@ fn serve(config: Config) -> Result<(), String> {
                 Arc::clone(&ex),
                 plain_listener,
                 None,
-                acme.clone().handler(),
+                handler.clone(),
                 limits.clone(),
             );
-            ex.spawn(async move {
+            // Kept (not detached) so that shutdown can stop this listener too.
+            plain_task = Some(ex.spawn(async move {
                 if let Err(e) = task.await {
                     log::error!("plain HTTP listener stopped: {e}");
                 }
+            }));
+        }
+        if config.metrics.enabled {
+            let addr = config.metrics.listen;
+            let metrics_listener = async_net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr} (metrics.listen): {e}"))?;
+            let task = http::serve(
+                Arc::clone(&ex),
+                metrics_listener,
+                None,
+                metrics::handler(
+                    data_dir.join("db"),
+                    Arc::new(daemon::CaHealth(health_ca.clone())),
+                ),
+                http::Limits {
+                    max_connections: 8,
+                    ..http::Limits::default()
+                },
+            );
+            ex.spawn(async move {
+                if let Err(e) = task.await {
+                    log::error!("metrics listener stopped: {e}");
+                }
             })
             .detach();
+            log::info!("metrics on http://{addr}/metrics, health on http://{addr}/healthz");
         }
         log::info!(
             "upki-ra {} listening on {}",
@@ -373,15 +438,52 @@ fn serve(config: Config) -> Result<(), String> {
             "CA certificate for clients to trust: {}",
             issuer_path.display()
         );
-        http::serve(
-            Arc::clone(&ex),
-            listener,
-            Some(acceptor),
-            acme.handler(),
-            limits,
-        )
-        .await
-        .map_err(|e| format!("listener failed: {e}"))
+        // The operator's `admin revoke` channel. Without it (e.g. a data_dir path too long
+        // for a Unix socket name) the server still serves ACME; the log says what is missing.
+        match admin::control::bind(&data_dir) {
+            Ok(control_listener) => {
+                ex.spawn(admin::control::serve(
+                    control_listener,
+                    Arc::new(admin::control::Control {
+                        ca: health_ca,
+                        store: store_handle.clone(),
+                    }),
+                ))
+                .detach();
+            }
+            Err(e) => log::error!(
+                "no control socket in {} ({e}): `upki-ra admin revoke` is unavailable",
+                data_dir.display()
+            ),
+        }
+        daemon::notify("READY=1");
+        let main = http::serve(Arc::clone(&ex), listener, Some(acceptor), handler, limits);
+        let stopped = async {
+            signals.until_terminated().await;
+            Ok(())
+        };
+        // Stop accepting: dropping the accept loops closes the listening sockets.
+        main.or(stopped)
+            .await
+            .map_err(|e| format!("listener failed: {e}"))?;
+        daemon::notify("STOPPING=1");
+        drop(plain_task);
+        let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+        let busy = metrics::in_flight();
+        if busy > 0 {
+            log::info!("waiting up to {grace:?} for {busy} request(s) in flight");
+        }
+        let left = daemon::drain(grace).await;
+        if left > 0 {
+            log::warn!("{left} request(s) still running after {grace:?}; stopping anyway");
+        }
+        // Every write queued before this barrier is committed durably when it returns (the
+        // writer thread runs jobs in order); nothing is written after it.
+        if let Err(e) = store_handle.write(|_| Ok(())).await {
+            log::error!("store flush at shutdown failed: {e}");
+        }
+        log::info!("stopped");
+        Ok(())
     }))
 }
 

@@ -5,12 +5,15 @@
 //! is `pub(crate)`.
 
 mod acme;
+mod admin;
 mod ca;
 pub mod cli;
 mod cli_eab;
 mod config;
+mod daemon;
 mod http;
 mod jose;
+mod metrics;
 mod pki;
 mod store;
 mod validate;

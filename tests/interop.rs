@@ -316,4 +316,35 @@ fn certbot_issue_renew_revoke() {
 fn lego_issue_renew_revoke() {
     let upki = Upki::start();
     lego_flow(&upki.target());
+    admin_lists_lego_certificates(&upki);
+}
+
+/// Issue 6: `upki-ra admin certs list` (a second process, read-only, while the server runs)
+/// shows what lego just obtained: the first certificate and its renewal, the renewal revoked
+/// with lego's reason 4 (superseded).
+fn admin_lists_lego_certificates(upki: &Upki) {
+    let out = Command::new(env!("CARGO_BIN_EXE_upki-ra"))
+        .args(["admin", "certs", "list", "--json", "--data-dir"])
+        .arg(upki.server.data_dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "admin certs list: {out:?}");
+    let certs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = certs.as_array().unwrap();
+    assert_eq!(list.len(), 2, "issued + renewed: {certs}");
+    for c in list {
+        let mut names: Vec<&str> = c["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|n| n.as_str())
+            .collect();
+        names.sort_unstable();
+        let mut want = NAMES.to_vec();
+        want.sort_unstable();
+        assert_eq!(names, want, "{c}");
+    }
+    let revoked: Vec<_> = list.iter().filter(|c| c["status"] == "revoked").collect();
+    assert_eq!(revoked.len(), 1, "{certs}");
+    assert_eq!(revoked[0]["revocation_reason"], 4, "{certs}");
 }

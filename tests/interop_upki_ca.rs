@@ -748,7 +748,7 @@ fn standalone_ca_rebuild_after_data_loss() {
     }
 
     ra.server.kill();
-    let data = ra.server.data_dir();
+    let data = ra.server.data_dir().to_path_buf();
     std::fs::remove_dir_all(&data).unwrap();
     std::fs::create_dir_all(&data).unwrap();
     let out = rebuild_cmd(&ca, &data);
@@ -790,7 +790,7 @@ fn upki_ca_rebuild_refused_clearly() {
 fn register_then_serve(kind: Kind) {
     let ca = CaProcess::start(kind);
     let mut ra = start_ra(&ca, free_port(), None);
-    let data = ra.server.data_dir();
+    let data = ra.server.data_dir().to_path_buf();
     let out = Command::new(env!("CARGO_BIN_EXE_upki-ra"))
         .args(["register", "--seed", SEED, "--data-dir"])
         .arg(&data)

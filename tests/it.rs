@@ -8,6 +8,8 @@
 // A crate root's submodules resolve next to it, hence the explicit paths into `tests/it/`.
 #[path = "it/acme_flow.rs"]
 mod acme_flow;
+#[path = "it/appliance.rs"]
+mod appliance;
 #[path = "it/challenges.rs"]
 mod challenges;
 #[path = "it/cli.rs"]

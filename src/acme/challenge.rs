@@ -240,6 +240,9 @@ impl Acme {
                     .retries()
                     .schedule(&ticket, self.settings.validation_retry_delay);
             }
+            if last {
+                crate::metrics::validation(&job.kind, ok);
+            }
             let (authz_id, chall_id) = (job.authz_id.clone(), job.challenge_id.clone());
             let written = self
                 .store

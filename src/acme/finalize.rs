@@ -396,6 +396,7 @@ impl Acme {
         let done = done.ok_or_else(|| {
             Problem::internal("the order left processing during issuance", &order.id)
         })?;
+        crate::metrics::issuance();
         log::info!(
             "order {} valid: certificate serial {}",
             done.id,

@@ -125,8 +125,10 @@ impl CaClient {
             reply: tx,
         };
         let gone = || CaError::Transport("CA client thread stopped".to_owned());
+        let started = std::time::Instant::now();
         self.jobs.send(job).await.map_err(|_| gone())?;
         let frame = rx.recv().await.map_err(|_| gone())??;
+        crate::metrics::ca_round_trip(started.elapsed());
         proto::parse_reply(&frame)
     }
 

@@ -30,6 +30,8 @@ pub(crate) struct Config {
     pub(crate) log: LogConfig,
     /// The standalone CA (`upki-ra ca serve`).
     pub(crate) ca_server: CaServerConfig,
+    /// The Prometheus `/metrics` and `/healthz` listener.
+    pub(crate) metrics: MetricsConfig,
 }
 
 /// `[ca_server]`: the standalone uPKI-compatible CA.
@@ -104,6 +106,8 @@ pub(crate) struct ServerConfig {
     pub(crate) map_size_mib: u64,
     /// Open connections accepted at once.
     pub(crate) max_connections: usize,
+    /// On SIGTERM: seconds in-flight requests may take to finish before the process exits.
+    pub(crate) shutdown_grace_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -120,6 +124,7 @@ impl Default for ServerConfig {
                 1024
             },
             max_connections: 512,
+            shutdown_grace_secs: 10,
         }
     }
 }
@@ -306,6 +311,26 @@ impl Default for LogConfig {
     }
 }
 
+/// `[metrics]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct MetricsConfig {
+    /// Whether the metrics listener runs. Off by default (so several servers can run on one
+    /// host without colliding on its port); the packaged `ra.toml` turns it on.
+    pub(crate) enabled: bool,
+    /// Plain-HTTP address serving `/metrics` (Prometheus text) and `/healthz`.
+    pub(crate) listen: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9641)),
+        }
+    }
+}
+
 /// A configuration problem: the key it is about and what is wrong, printed as one line.
 #[derive(Debug)]
 pub(crate) struct ConfigError {
@@ -381,6 +406,18 @@ impl Config {
         }
         if self.server.max_connections == 0 {
             return Err(err("server.max_connections", "must be at least 1"));
+        }
+        if self.server.shutdown_grace_secs > 600 {
+            return Err(err("server.shutdown_grace_secs", "must be at most 600"));
+        }
+        if self.metrics.enabled
+            && (self.metrics.listen == self.server.listen
+                || Some(self.metrics.listen) == self.server.plain_listen)
+        {
+            return Err(err(
+                "metrics.listen",
+                "must differ from the ACME listeners (server.listen, server.plain_listen)",
+            ));
         }
         if self.ca.timeout_secs == 0 || self.ca.timeout_secs > 300 {
             return Err(err("ca.timeout_secs", "must be between 1 and 300"));
@@ -601,6 +638,9 @@ fn is_dns_suffix(s: &str) -> bool {
                 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
+
+#[cfg(test)]
+mod shipped;
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,9 @@
 #![deny(unsafe_code)]
 
 pub(crate) mod bulk;
+mod list;
 mod outbox;
+mod readonly;
 pub(crate) mod records;
 mod tables;
 
@@ -25,6 +27,7 @@ use heed::types::Bytes;
 use heed::{CommitOrAbort, Env, EnvOpenOptions, MdbError, WithoutTls};
 
 pub(crate) use self::outbox::{SyncItem, SyncKind};
+pub(crate) use self::readonly::ReadOnlyStore;
 use self::records::SCHEMA_VERSION;
 pub(crate) use self::tables::{Reader, Writer};
 use self::tables::{

@@ -24,13 +24,13 @@ pub(super) type Table = Database<'static, Bytes, Bytes>;
 const MAX_KEY: usize = 511;
 
 pub(super) const T_META: &str = "meta";
-const T_ACCOUNTS: &str = "accounts";
+pub(super) const T_ACCOUNTS: &str = "accounts";
 const T_ACCOUNT_BY_THUMBPRINT: &str = "account_by_thumbprint";
-const T_ORDERS: &str = "orders";
+pub(super) const T_ORDERS: &str = "orders";
 const T_ORDERS_BY_STATUS: &str = "orders_by_status";
 const T_AUTHZS: &str = "authzs";
 const T_AUTHZ_BY_CHALLENGE: &str = "authz_by_challenge";
-const T_CERTS: &str = "certs";
+pub(super) const T_CERTS: &str = "certs";
 const T_CERT_BY_SERIAL: &str = "cert_by_serial";
 pub(super) const T_ISSUANCE: &str = "issuance";
 pub(super) const T_SYNC_QUEUE: &str = "sync_queue";
@@ -72,16 +72,16 @@ pub(super) struct Tables {
         reason = "reached through `table(T_META)`; kept with the other handles"
     )]
     pub(super) meta: Table,
-    accounts: Table,
+    pub(super) accounts: Table,
     /// RFC 7638 thumbprint → account id; unique (one key, one account: RFC 8555 §7.3.1).
     account_by_thumbprint: Table,
-    orders: Table,
+    pub(super) orders: Table,
     /// `status NUL order-id` → empty: finds the `processing` orders at start-up (catalog #58).
     orders_by_status: Table,
     authzs: Table,
     /// challenge id → authz id.
     authz_by_challenge: Table,
-    certs: Table,
+    pub(super) certs: Table,
     /// decimal serial → cert id (revocation looks certificates up by serial).
     cert_by_serial: Table,
     /// order id → issuance intent (the CSR handed to the CA), while the order is `processing`.

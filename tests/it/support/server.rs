@@ -115,15 +115,6 @@ impl Server {
         self.data.path.join("ca").join("ca.crt")
     }
 
-    /// The server's data directory.
-    #[allow(
-        dead_code,
-        reason = "used by tests/interop_upki_ca.rs, not by tests/it"
-    )]
-    pub(crate) fn data_dir(&self) -> PathBuf {
-        self.data.path.clone()
-    }
-
     pub(crate) fn base_url(&self) -> String {
         format!("https://127.0.0.1:{}", self.port)
     }
@@ -258,6 +249,33 @@ impl Server {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// The `--data-dir` of this server.
+    pub(crate) fn data_dir(&self) -> &std::path::Path {
+        &self.data.path
+    }
+
+    /// SIGTERM the process (graceful stop) and wait for it, at most `bound`; `None` if it
+    /// did not exit in time (it is then killed).
+    pub(crate) fn terminate(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = Instant::now() + bound;
+        while Instant::now() < deadline {
+            if let Some(status) = c.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        None
     }
 
     /// Start again with the same port and data directory, and wait until ready.
