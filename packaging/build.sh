@@ -47,6 +47,7 @@ for spec in "${targets[@]}"; do
     install -D -m 0755 "$bin" "$stage/usr/bin/upki-ra"
     install -D -m 0644 packaging/ra.toml "$stage/etc/upki-ra/ra.toml"
     install -D -m 0644 systemd/upki-ra.service "$stage/lib/systemd/system/upki-ra.service"
+    install -D -m 0644 systemd/upki-ca.service "$stage/lib/systemd/system/upki-ca.service"
     install -D -m 0644 systemd/upki-ra.sysusers "$stage/usr/lib/sysusers.d/upki-ra.conf"
     install -d -m 0755 "$stage/usr/share/doc/upki-ra"
     cat > "$stage/usr/share/doc/upki-ra/copyright" <<COPYRIGHT

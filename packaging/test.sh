@@ -18,7 +18,7 @@ checks=0
 ok() { checks=$((checks + 1)); echo "ok: $*"; }
 
 want_files=(./usr/bin/upki-ra ./etc/upki-ra/ra.toml ./lib/systemd/system/upki-ra.service
-    ./usr/lib/sysusers.d/upki-ra.conf)
+    ./lib/systemd/system/upki-ca.service ./usr/lib/sysusers.d/upki-ra.conf)
 for arch in amd64 arm64 armhf; do
     deb="$pkgs/upki-ra_${version}-1_${arch}.deb"
     [ -f "$deb" ] || fail "$deb missing"
@@ -29,7 +29,7 @@ for arch in amd64 arm64 armhf; do
         grep -qx "$f" <<<"$list" || fail "$deb lacks $f"
     done
     [ "$(dpkg-deb -f "$deb" Architecture)" = "$arch" ] || fail "$deb architecture"
-    dpkg-deb -f "$deb" Depends | grep -q '^libc6 (>= 2\.[0-9]*), libgcc-s1$' || fail "$deb Depends"
+    dpkg-deb -f "$deb" Depends | grep '^libc6 (>= 2\.[0-9]*), libgcc-s1$' >/dev/null || fail "$deb Depends"
     ctl=$(mktemp -d)
     dpkg-deb -e "$deb" "$ctl"
     [ "$(cat "$ctl/conffiles")" = "/etc/upki-ra/ra.toml" ] || fail "$deb conffiles"
@@ -43,15 +43,17 @@ for arch in "${!rpmarch[@]}"; do
     rpm=$(ls "$pkgs"/upki-ra-"$version"-1."$arch".rpm 2>/dev/null) || fail "no $arch .rpm"
     echo "--- $rpm ---"
     rpm -qlp "$rpm"
+    # The list is read once: `rpm … | grep -q` can fail under pipefail when grep exits early.
+    listing=$(rpm -qlp "$rpm" 2>/dev/null)
     for f in /usr/bin/upki-ra /etc/upki-ra/ra.toml /usr/lib/systemd/system/upki-ra.service \
-        /usr/lib/sysusers.d/upki-ra.conf; do
-        rpm -qlp "$rpm" 2>/dev/null | grep -qx "$f" || fail "$rpm lacks $f"
+        /usr/lib/systemd/system/upki-ca.service /usr/lib/sysusers.d/upki-ra.conf; do
+        grep -qx "$f" <<<"$listing" || fail "$rpm lacks $f"
     done
     [ "$(rpm -qp --configfiles "$rpm" 2>/dev/null)" = "/etc/upki-ra/ra.toml" ] || fail "$rpm %config"
     rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$rpm" 2>/dev/null \
-        | grep -q '^cn /etc/upki-ra/ra.toml$' || fail "$rpm: ra.toml not %config(noreplace)"
+        | grep '^cn /etc/upki-ra/ra.toml$' >/dev/null || fail "$rpm: ra.toml not %config(noreplace)"
     [ "$(rpm -qp --qf '%{ARCH}' "$rpm" 2>/dev/null)" = "$arch" ] || fail "$rpm arch"
-    rpm -qp --scripts "$rpm" 2>/dev/null | grep -q systemd-sysusers || fail "$rpm %post"
+    rpm -qp --scripts "$rpm" 2>/dev/null | grep systemd-sysusers >/dev/null || fail "$rpm %post"
     ok "$rpm: files, %config(noreplace), arch, scripts, requires $(rpm -qp --requires "$rpm" 2>/dev/null | grep glibc)"
 done
 
@@ -80,13 +82,14 @@ uid=$(awk -F: '$1 == "upki-ra" { print $3 }' "$r/etc/passwd")
 [ "$(stat -c '%a %u' "$r/var/lib/upki-ra")" = "700 $uid" ] || fail "state directory $(stat -c '%a %u' "$r/var/lib/upki-ra")"
 [ -f "$r/etc/upki-ra/ra.toml" ] || fail "no config"
 [ -f "$r/lib/systemd/system/upki-ra.service" ] || fail "no unit"
-dpkg --root="$r" -s upki-ra | grep -q '^Status: install ok installed' || fail "not installed"
+dpkg --root="$r" -s upki-ra | grep '^Status: install ok installed' >/dev/null || fail "not installed"
 ok "amd64 .deb installed into $r: user upki-ra (uid $uid), /var/lib/upki-ra 0700, config, unit"
 "$r/usr/bin/upki-ra" --version
 "$r/usr/bin/upki-ra" config check "$r/etc/upki-ra/ra.toml"
 ok "installed binary runs, installed config checks"
-systemd/check.sh "$r/usr/bin/upki-ra" "$r/lib/systemd/system/upki-ra.service"
-ok "installed unit: systemd-analyze verify clean (with the installed binary), exposure <= 2.0"
+systemd/check.sh "$r/usr/bin/upki-ra" "$r/lib/systemd/system/upki-ra.service" \
+    "$r/lib/systemd/system/upki-ca.service"
+ok "installed units: systemd-analyze verify clean (with the installed binary), exposure <= 2.0"
 
 # Conffile: the operator's edit survives a reinstall/upgrade.
 sed -i 's/^#level = "info"$/level = "debug"/' "$r/etc/upki-ra/ra.toml"
@@ -104,7 +107,7 @@ for spec in "arm64 qemu-aarch64-static /usr/aarch64-linux-gnu" "armhf qemu-arm-s
     r=$(scratch_root)
     dpkg_root "$r" --force-architecture -i "$pkgs/upki-ra_${version}-1_${arch}.deb"
     [ -d "$r/var/lib/upki-ra" ] || fail "$arch: no state directory"
-    "$qemu" -L "$sysroot" "$r/usr/bin/upki-ra" --version | grep -q "^upki-ra $version$" \
+    "$qemu" -L "$sysroot" "$r/usr/bin/upki-ra" --version | grep "^upki-ra $version$" >/dev/null \
         || fail "$arch binary --version under $qemu"
     "$qemu" -L "$sysroot" "$r/usr/bin/upki-ra" config check "$r/etc/upki-ra/ra.toml" >/dev/null \
         || fail "$arch binary config check"

@@ -99,6 +99,8 @@ pub(crate) fn main(mut args: impl Iterator<Item = String>) -> ExitCode {
         "uPKI CA ready on {endpoint}; root certificate {}",
         ca.ca_cert_path().display()
     );
+    // systemd Type=notify (systemd/upki-ca.service): the sockets are bound.
+    crate::daemon::notify("READY=1");
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }
