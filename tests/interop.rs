@@ -14,18 +14,15 @@
 mod support;
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use support::dns::MockDns;
 use support::pki::{pem_to_ders, summarize};
+use support::programs::{openssl_verify, program, run, run_ok};
 use support::server::{Server, ServerOptions, TempDir, free_port};
-
-/// Every client invocation must finish within this.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(180);
 
 const NAMES: [&str; 2] = ["app.example.test", "www.example.test"];
 
@@ -71,79 +68,6 @@ impl Upki {
             http01_port: self.http01_port,
         }
     }
-}
-
-/// The absolute path of `name` on PATH, or a failure telling how to install it.
-fn program(name: &str, package: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "interop test needs `{name}` on PATH but it is missing: install it \
-                 (`apt-get install {package}`) or run `.ci/run`; interop tests never skip"
-            )
-        })
-}
-
-/// Run `cmd` with a deadline, output captured to `log_dir/<label>.log`; returns the exit status
-/// and the output.
-fn run(mut cmd: Command, label: &str, log_dir: &Path) -> (ExitStatus, String) {
-    let log_path = log_dir.join(format!("{label}.log"));
-    let log = File::create(&log_path).unwrap();
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log));
-    let shown = format!("{cmd:?}");
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {shown}: {e}"));
-    let deadline = Instant::now() + CLIENT_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{label}: no exit after {CLIENT_TIMEOUT:?}: {shown}\n--- output ---\n{}",
-                std::fs::read_to_string(&log_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let output = std::fs::read_to_string(&log_path).unwrap_or_default();
-    (status, output)
-}
-
-/// Like `run`, and the command must succeed.
-fn run_ok(cmd: Command, label: &str, log_dir: &Path) -> String {
-    let shown = format!("{cmd:?}");
-    let (status, output) = run(cmd, label, log_dir);
-    assert!(
-        status.success(),
-        "{label} failed ({status}): {shown}\n--- output ---\n{output}"
-    );
-    output
-}
-
-/// `openssl verify -CAfile root [-untrusted chain] leaf` must say OK.
-fn openssl_verify(root: &Path, chain: Option<&Path>, leaf: &Path, log_dir: &Path) {
-    let mut cmd = Command::new(program("openssl", "openssl"));
-    cmd.arg("verify").arg("-CAfile").arg(root);
-    if let Some(chain) = chain {
-        let has_cert = std::fs::read_to_string(chain)
-            .unwrap_or_default()
-            .contains("-----BEGIN CERTIFICATE-----");
-        if has_cert {
-            cmd.arg("-untrusted").arg(chain);
-        }
-    }
-    cmd.arg(leaf);
-    let output = run_ok(cmd, "openssl-verify", log_dir);
-    assert!(output.contains(": OK"), "openssl verify: {output}");
 }
 
 /// The leaf (first certificate) of a PEM file.
