@@ -10,6 +10,10 @@
 mod acme_flow;
 #[path = "it/appliance.rs"]
 mod appliance;
+#[path = "it/catalog_http.rs"]
+mod catalog_http;
+#[path = "it/catalog_jws.rs"]
+mod catalog_jws;
 #[path = "it/challenges.rs"]
 mod challenges;
 #[path = "it/cli.rs"]
