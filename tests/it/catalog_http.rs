@@ -349,27 +349,34 @@ fn catalog_07_chunk_size_abuse_is_400_and_close() {
     }
 }
 
-// Catalog #8: deadlines per phase and a connection cap. A head trickled a line per second gets
-// 408 + close at the absolute head deadline (10 s from accept); a TCP connection that never
-// starts TLS is closed at the same deadline; with `max_connections = 1` a second client is not
-// even accepted until the first one leaves. (Body and idle deadlines: `src/http/conn.rs` tests.)
+// Catalog #8: deadlines per phase and a connection cap. With `max_connections = 3`, a fourth
+// client is not even accepted until one of three keep-alive clients leaves. Then, in parallel: a
+// TCP connection that never starts TLS is closed at the head deadline (10 s from accept); a head
+// trickled one line per second gets 408 + close at that absolute deadline; a body that stops
+// gets 408 + close at the body deadline (10 s after its head). (The 30 s idle deadline is
+// tested with short limits in `src/http/conn.rs`.)
 #[test]
-fn catalog_08_slowloris_deadline_and_connection_cap() {
+fn catalog_08_slowloris_deadlines_and_connection_cap() {
     let s = Server::start_with(
         ServerOptions::default(),
         &[],
-        Some("[server]\nmax_connections = 1\n"),
+        Some("[server]\nmax_connections = 3\n"),
     );
     let config = tls_config(&s);
     let port = s.port;
+    let h = host(&s);
 
-    // The cap: A holds the only slot with a keep-alive connection.
-    let mut a = RawConn::open_with(&config, port);
-    a.send(format!("GET /acme/directory HTTP/1.1\r\nHost: {}\r\n\r\n", host(&s)).as_bytes());
-    assert_eq!(a.response().status, 200);
+    // The cap: three keep-alive clients hold every slot.
+    let mut holders: Vec<RawConn> = (0..3)
+        .map(|_| {
+            let mut c = RawConn::open_with(&config, port);
+            c.send(format!("GET /acme/directory HTTP/1.1\r\nHost: {h}\r\n\r\n").as_bytes());
+            assert_eq!(c.response().status, 200);
+            c
+        })
+        .collect();
     let (tx, rx) = mpsc::channel();
-    let b_config = config.clone();
-    let b_host = host(&s);
+    let (b_config, b_host) = (config.clone(), h.clone());
     let b = std::thread::spawn(move || {
         let mut b = RawConn::open_with(&b_config, port);
         b.send(
@@ -380,13 +387,14 @@ fn catalog_08_slowloris_deadline_and_connection_cap() {
     });
     assert!(
         rx.recv_timeout(Duration::from_millis(1500)).is_err(),
-        "a second connection was served over max_connections = 1"
+        "a fourth connection was served over max_connections = 3"
     );
-    drop(a);
+    holders.pop();
     assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 200);
     b.join().unwrap();
+    drop(holders);
 
-    // Slowloris, in parallel: a raw TCP connection that never says anything.
+    // A raw TCP connection that never says anything.
     let silent = std::thread::spawn(move || {
         let mut tcp = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -395,12 +403,20 @@ fn catalog_08_slowloris_deadline_and_connection_cap() {
         let _ = std::io::Read::read(&mut tcp, &mut b); // EOF or reset
         start.elapsed()
     });
-    let silent_took = silent.join().unwrap();
-    assert!(
-        silent_took >= Duration::from_secs(9) && silent_took < Duration::from_secs(15),
-        "silent TCP connection closed after {silent_took:?}"
-    );
-
+    // A body that stops after 3 of its 10 bytes.
+    let (slow_config, slow_host) = (config.clone(), h.clone());
+    let slow_body = std::thread::spawn(move || {
+        let mut c = RawConn::open_with(&slow_config, port);
+        let start = Instant::now();
+        c.send(
+            format!(
+                "POST /acme/new-order HTTP/1.1\r\nHost: {slow_host}\r\nContent-Type: application/jose+json\r\nContent-Length: 10\r\n\r\nabc"
+            )
+            .as_bytes(),
+        );
+        let r = assert_refused_and_closed(&mut c, 408, "slow body");
+        (start.elapsed(), r)
+    });
     // A head sent one header line per second, never finished.
     let mut c = RawConn::open_with(&config, port);
     let start = Instant::now();
@@ -418,7 +434,7 @@ fn catalog_08_slowloris_deadline_and_connection_cap() {
     let took = start.elapsed();
     assert!(
         took >= Duration::from_secs(9) && took < Duration::from_secs(13),
-        "408 after {took:?}"
+        "slow head: 408 after {took:?}"
     );
     assert_eq!(
         (r.status, r.problem_type().as_deref()),
@@ -427,6 +443,17 @@ fn catalog_08_slowloris_deadline_and_connection_cap() {
     );
     assert!(r.says_close());
     assert!(c.closed_within(CLOSE_WITHIN));
+
+    let (body_took, _) = slow_body.join().unwrap();
+    assert!(
+        body_took >= Duration::from_secs(9) && body_took < Duration::from_secs(16),
+        "slow body: 408 after {body_took:?}"
+    );
+    let silent_took = silent.join().unwrap();
+    assert!(
+        silent_took >= Duration::from_secs(9) && silent_took < Duration::from_secs(15),
+        "silent TCP connection closed after {silent_took:?}"
+    );
 }
 
 // Catalog #9: a body the server refused early is still consumed exactly as framed, so bytes
