@@ -459,6 +459,7 @@ fn catalog_15_duplicate_members_are_malformed() {
     let kid = ctx.account(&key);
     let new_order = ctx.url("newOrder");
     let jwk = key.jwk().to_string();
+    let jwk_dup = format!(r#"{},"ext":true,"ext":false}}"#, &jwk[..jwk.len() - 1]);
     for (case, header) in [
         (
             "alg twice",
@@ -484,18 +485,29 @@ fn catalog_15_duplicate_members_are_malformed() {
             "jwk twice",
             r#"{"alg":"ES256",URL,NONCE,"jwk":JWK,"jwk":JWK}"#,
         ),
+        (
+            "ignored member twice",
+            r#"{"alg":"ES256",URL,NONCE,KID,"typ":"a","typ":"b"}"#,
+        ),
+        (
+            "ignored member twice inside the jwk",
+            r#"{"alg":"ES256",URL,NONCE,"jwk":JWKDUP}"#,
+        ),
     ] {
         let header = header
             .replace("URL", &format!("\"url\":{}", json!(new_order)))
             .replace("NONCE", &format!("\"nonce\":{}", json!(ctx.nonce())))
             .replace("KID", &format!("\"kid\":{}", json!(kid)))
+            .replace("JWKDUP", &jwk_dup)
             .replace("JWK", &jwk);
         let body = jws_text(
             &key,
             &header,
             br#"{"identifiers":[{"type":"dns","value":"a.example.test"}]}"#,
         );
-        assert_problem(&ctx.send_json(&new_order, &body), 400, "malformed", case);
+        let r = ctx.send_json(&new_order, &body);
+        assert_problem(&r, 400, "malformed", case);
+        assert!(detail(&r).contains("protected header"), "{case}: {r}");
     }
     // Duplicates in the payload of each kind of request.
     let (order_url, order) = ctx.order(&key, &kid, "b.example.test");
@@ -520,6 +532,24 @@ fn catalog_15_duplicate_members_are_malformed() {
         let body = jws_text(&key, &ctx.kid_header(&key, &kid, &url).to_string(), payload.as_bytes());
         assert_problem(&ctx.send_json(&url, &body), 400, "malformed", case);
     }
+    // The keyChange object inside the inner JWS (RFC 8555 §7.3.5): `oldKey` twice, the second
+    // one being the account's real key (a last-one-wins reader would accept the rollover).
+    let new_key = Key::p256();
+    let key_change = ctx.url("keyChange");
+    let inner_header = json!({"alg": "ES256", "jwk": new_key.jwk(), "url": key_change});
+    let inner_payload = format!(
+        r#"{{"account":{},"oldKey":{},"oldKey":{}}}"#,
+        json!(kid),
+        new_key.jwk(),
+        key.jwk()
+    );
+    let inner = jws_text(
+        &new_key,
+        &inner_header.to_string(),
+        inner_payload.as_bytes(),
+    );
+    let r = ctx.post(&key, &kid, &key_change, Some(&inner));
+    assert_problem(&r, 400, "malformed", "keyChange oldKey twice");
     // An unprotected header cannot add or override anything.
     let body = jws(&key, &ctx.kid_header(&key, &kid, &kid), None);
     assert_problem(
