@@ -16,6 +16,8 @@ mod challenges;
 mod cli;
 #[path = "it/lifecycle.rs"]
 mod lifecycle;
+#[path = "it/request_log.rs"]
+mod request_log;
 #[path = "it/restart.rs"]
 mod restart;
 #[path = "it/support/mod.rs"]

@@ -118,6 +118,7 @@ impl Acme {
         let account = auth.account()?.clone();
         let payload: Finalize = auth.payload()?;
         let (order, authzs) = self.load_order(id, &account)?;
+        req.log.set("order", &order.id);
         let status = state::order_status(&order, &authzs, now());
         // RFC 8555 §7.4: "the server MUST return an error … of type orderNotReady" when the
         // order is not ready.

@@ -122,6 +122,7 @@ impl Acme {
         let auth = self.authenticate(req, path, KeyStyle::Kid)?;
         auth.require_post_as_get()?;
         let (order, authzs) = self.load_order(id, auth.account()?)?;
+        req.log.set("order", &order.id);
         let status = state::order_status(&order, &authzs, now());
         Ok(self.order_response(&order, status, 200))
     }
@@ -203,6 +204,7 @@ impl Acme {
             return Err(renewal_info::already_replaced());
         }
         log::info!("order {} created for account {}", order.id, account.id);
+        req.log.set("order", &order.id);
         Ok(self.order_response(&order, OrderStatus::Pending, 201))
     }
 
