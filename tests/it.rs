@@ -14,6 +14,8 @@ mod appliance;
 mod challenges;
 #[path = "it/cli.rs"]
 mod cli;
+#[path = "it/legacy_ip.rs"]
+mod legacy_ip;
 #[path = "it/lifecycle.rs"]
 mod lifecycle;
 #[path = "it/request_log.rs"]
