@@ -511,6 +511,16 @@ impl Config {
                 return Err(err(&key, "needs at least one server (host:port)"));
             }
         }
+        // The clients this switch serves (lego 4.9.1) list the address as a dNSName in the CSR;
+        // only the embedded CA certifies that as an iPAddress. upki-ca copies the CSR's names
+        // verbatim, so it would sign a certificate the RA must then refuse.
+        if self.identifiers.legacy_ip_identifiers && self.ca.endpoint.is_some() {
+            return Err(err(
+                "identifiers.legacy_ip_identifiers",
+                "needs the embedded CA (no ca.endpoint): a remote uPKI CA copies the CSR's DNS \
+                 names verbatim and would certify the IP address as a DNS name",
+            ));
+        }
         for suffix in &self.identifiers.dns_suffixes {
             if !is_dns_suffix(suffix) {
                 return Err(err(

@@ -91,4 +91,8 @@ fn legacy_ip_identifiers_off_by_default() {
     let on = Config::parse("[identifiers]\nlegacy_ip_identifiers = true\n").unwrap();
     assert!(on.identifiers.legacy_ip_identifiers);
     assert!(Config::parse("[identifiers]\nlegacy_ip_identifiers = \"yes\"\n").is_err());
+    let remote = "[ca]\nendpoint = \"tcp://10.0.0.2:5000\"\n\
+                  [identifiers]\nlegacy_ip_identifiers = true\n";
+    let e = Config::parse(remote).unwrap_err();
+    assert_eq!(e.key, "identifiers.legacy_ip_identifiers", "{e}");
 }
