@@ -18,8 +18,12 @@ mod catalog_jws;
 mod challenges;
 #[path = "it/cli.rs"]
 mod cli;
+#[path = "it/legacy_ip.rs"]
+mod legacy_ip;
 #[path = "it/lifecycle.rs"]
 mod lifecycle;
+#[path = "it/request_log.rs"]
+mod request_log;
 #[path = "it/restart.rs"]
 mod restart;
 #[path = "it/support/mod.rs"]

@@ -138,6 +138,11 @@ impl Acme {
             }
         };
         let jws = parsed.verify(&key)?;
+        // The access log names the account whose key signed this request (issue 6), never
+        // anything from the JWS itself.
+        if let Some(acct) = &account {
+            req.log.set("account", &acct.id);
+        }
         // RFC 8555 §6.5: "the server MUST … reject the request" with badNonce when the nonce
         // is missing or not one it issued and has not yet seen.
         let nonce_ok = jws.nonce().is_some_and(|n| self.nonces.redeem(n));
