@@ -75,8 +75,8 @@ fn name_of(text: &str) -> String {
 
 /// RFC 8555 §7.4 / catalog #51: the CSR names (SANs, plus the CN if any) must be exactly the
 /// order's identifiers — no missing name, no extra one.
-/// An IP address is a dNSName or the CN only with `legacy_ip`
-/// (`identifiers.legacy_ip_identifiers`), and then only one of the order's IP identifiers.
+/// An IP address is a dNSName only with `legacy_ip` (`identifiers.legacy_ip_identifiers`), and
+/// the CN only when it is one of the order's IP identifiers (lego's CN).
 fn check_csr_names(
     csr: &ValidatedCsr,
     wanted: &BTreeSet<String>,
@@ -84,7 +84,7 @@ fn check_csr_names(
 ) -> Result<(), Problem> {
     legacy_ip::check_csr_dns_names(csr.dns_names(), wanted, legacy_ip)?;
     if let Some(cn) = csr.common_name() {
-        legacy_ip::check_ip_common_name(cn, wanted, legacy_ip)?;
+        legacy_ip::check_ip_common_name(cn, wanted)?;
     }
     let mut names: BTreeSet<String> = csr
         .dns_names()

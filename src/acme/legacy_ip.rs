@@ -1,15 +1,15 @@
 //! `identifiers.legacy_ip_identifiers`: an off-by-default compatibility switch for ACME
 //! clients that predate RFC 8738. Debian 12's lego 4.9.1 asks for an IP address as
-//! `{"type":"dns","value":"127.0.0.1"}` and puts the address in the CSR common name; strict by
-//! default (CONVENTIONS #12), catalog #35 refuses an IP written as type `dns` and catalog #51 an
-//! IP in the CN.
+//! `{"type":"dns","value":"127.0.0.1"}` and lists the address as a CSR dNSName; strict by
+//! default (CONVENTIONS #12), catalog #35 refuses an IP written as type `dns` and RFC 8738 §3 an
+//! IP as a dNSName. (An IP in the CN is accepted in both states when it is one of the order's
+//! IP identifiers: lego puts the first identifier there, interop.md.)
 //!
 //! With the switch on, a `dns` identifier whose value is an IP address in canonical RFC 8738 §3
 //! text becomes an `ip` identifier before any other check, so everything after it treats the
 //! order exactly like one that said `ip` (policy `identifiers.ip_networks`, only http-01 and
 //! tls-alpn-01 offered, the authorization and order say `ip`, the certificate gets an iPAddress
-//! SAN and never a dNSName); and a CSR common name that is exactly one of the order's IP
-//! identifiers is accepted. lego 4.9.1 also lists the address as a dNSName in the CSR (it puts
+//! SAN and never a dNSName). lego 4.9.1 also lists the address as a dNSName in the CSR (it puts
 //! every name in `DNSNames`); with the switch on, such a dNSName is accepted when it is, in
 //! canonical text, one of the order's IP identifiers, and the embedded CA certifies it as an
 //! iPAddress (`pki::issuer`), never as a dNSName; a certificate that comes back with an IP
@@ -42,34 +42,24 @@ pub(crate) fn reinterpret_dns_ips(identifiers: &mut [Identifier]) -> Vec<String>
     rewritten
 }
 
-/// Catalog #51: a CSR common name that is IP-address text. Refused unless `legacy` (the
-/// switch) is on and `cn` is, in canonical text, one of the IP addresses in `wanted` (the
-/// order's names, where IP identifiers are canonical IP text and DNS names never parse as IPs).
-/// `Ok` for a CN that is not an IP address (the other CSR rules judge it).
-pub(crate) fn check_ip_common_name(
-    cn: &str,
-    wanted: &BTreeSet<String>,
-    legacy: bool,
-) -> Result<(), Problem> {
+/// Catalog #51: a CSR common name that is IP-address text. Accepted only when it is, in
+/// canonical text, one of the IP addresses in `wanted` (the order's names, where IP identifiers
+/// are canonical IP text and DNS names never parse as IPs): lego, and so Traefik, puts the first
+/// identifier in the CN, also for an RFC 8738 IP order, and interop.md says to accept that. An IP
+/// CN that is not an ordered IP identifier, or not in canonical form, is refused whatever the
+/// switch says. `Ok` for a CN that is not an IP address (the other CSR rules judge it).
+pub(crate) fn check_ip_common_name(cn: &str, wanted: &BTreeSet<String>) -> Result<(), Problem> {
     let Ok(ip) = cn.parse::<IpAddr>() else {
         return Ok(());
     };
-    let shown: String = cn.chars().take(64).collect();
-    if !legacy {
-        return Err(Problem::new(
-            ProblemType::BadCsr,
-            format!(
-                "the CSR common name {shown:?} is an IP address; an IP address belongs in an \
-                 iPAddress subjectAltName only (leave the subject empty)"
-            ),
-        ));
-    }
     if ip.to_string() != cn || !wanted.contains(cn) {
+        let shown: String = cn.chars().take(64).collect();
         return Err(Problem::new(
             ProblemType::BadCsr,
             format!(
-                "the CSR common name {shown:?} must be one of the order's IP identifiers, in \
-                 canonical form"
+                "the CSR common name {shown:?} is an IP address that is not one of the order's \
+                 IP identifiers in canonical form (leave the subject empty or name an ordered \
+                 identifier)"
             ),
         ));
     }
@@ -147,24 +137,20 @@ mod tests {
         }
     }
 
-    // Catalog #51, switch off (the default): any IP text in the CN is refused.
+    // Catalog #51 + interop.md ("lego puts the first name in the CN. Accept both"): an IP CN
+    // passes only when it is, in canonical text, one of the order's IP identifiers.
     #[test]
-    fn catalog51_switch_off_refuses_ip_common_name() {
-        let wanted: BTreeSet<String> = ["127.0.0.1".to_owned()].into();
-        assert!(check_ip_common_name("127.0.0.1", &wanted, false).is_err());
-        assert!(check_ip_common_name("::1", &wanted, false).is_err());
-        assert!(check_ip_common_name("app.lan", &wanted, false).is_ok());
-    }
-
-    // Catalog #51, switch on: only a canonical CN that is one of the order's IPs.
-    #[test]
-    fn catalog51_switch_on_accepts_order_ip_common_name() {
+    fn catalog51_ip_common_name_only_when_an_ordered_ip() {
         let wanted: BTreeSet<String> = ["127.0.0.1".to_owned(), "fd00::1".to_owned()].into();
-        assert!(check_ip_common_name("127.0.0.1", &wanted, true).is_ok());
-        assert!(check_ip_common_name("fd00::1", &wanted, true).is_ok());
-        assert!(check_ip_common_name("10.0.0.1", &wanted, true).is_err());
-        assert!(check_ip_common_name("FD00::1", &wanted, true).is_err());
-        assert!(check_ip_common_name("fd00:0::1", &wanted, true).is_err());
+        assert!(check_ip_common_name("127.0.0.1", &wanted).is_ok());
+        assert!(check_ip_common_name("fd00::1", &wanted).is_ok());
+        assert!(check_ip_common_name("app.lan", &wanted).is_ok());
+        assert!(check_ip_common_name("::1", &wanted).is_err());
+        assert!(check_ip_common_name("10.0.0.1", &wanted).is_err());
+        assert!(check_ip_common_name("FD00::1", &wanted).is_err());
+        assert!(check_ip_common_name("fd00:0::1", &wanted).is_err());
+        let dns_only: BTreeSet<String> = ["app.lan".to_owned()].into();
+        assert!(check_ip_common_name("127.0.0.1", &dns_only).is_err());
     }
 
     // RFC 8738 §3: an IP address as a CSR dNSName is refused by default; with the switch only

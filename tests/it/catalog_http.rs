@@ -198,7 +198,9 @@ fn catalog_04_content_length_with_transfer_encoding_is_400_and_close() {
 }
 
 // Catalog #5: any Transfer-Encoding other than exactly one final `chunked` → 400, close (never
-// "no body"). Transfer codings are case-insensitive (RFC 9112 §7), so `Chunked` is chunked.
+// "no body"). RFC 9112 §7 makes coding names case-insensitive, but the catalog lists odd case
+// among the TE.TE obfuscations (we may sit behind a proxy that reads it differently): only the
+// exact token `chunked` is chunked; `Chunked`/`ChUnKeD` are refused.
 #[test]
 fn catalog_05_transfer_encoding_not_exactly_chunked_is_400_and_close() {
     let s = server();
@@ -242,25 +244,13 @@ fn catalog_05_transfer_encoding_not_exactly_chunked_is_400_and_close() {
         "POST /acme/new-order HTTP/1.0\r\nHost: {h}\r\nTransfer-Encoding: chunked\r\n\r\n{smuggled}"
     );
     refused(&s, bytes.as_bytes(), 400, "Transfer-Encoding on HTTP/1.0");
-    // Odd case is still `chunked`: the body is de-chunked and reaches the JWS parser.
-    let mut c = RawConn::open(&s);
-    c.send(
-        format!(
-            "{}2\r\n{{}}\r\n0\r\n\r\n",
-            post(&s, "/acme/new-order", "Transfer-Encoding: ChUnKeD\r\n")
-        )
-        .as_bytes(),
-    );
-    let r = c.response();
-    assert_eq!(
-        (r.status, r.problem_type().as_deref()),
-        (400, Some(MALFORMED)),
-        "{r}"
-    );
-    assert!(
-        !r.says_close(),
-        "a de-chunked body keeps the connection: {r}"
-    );
+    for (case, te) in [
+        ("odd case", "Transfer-Encoding: ChUnKeD\r\n"),
+        ("capitalised", "Transfer-Encoding: Chunked\r\n"),
+    ] {
+        let bytes = format!("{}{smuggled}", post(&s, "/acme/new-order", te));
+        refused(&s, bytes.as_bytes(), 400, case);
+    }
 }
 
 // Catalog #6: a Content-Length that is not 1*DIGIT (≤ 19 digits), or conflicting values → 400,
