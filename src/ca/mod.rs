@@ -9,6 +9,7 @@
 pub(crate) mod acme_store;
 pub(crate) mod client;
 pub(crate) mod embedded;
+pub(crate) mod lookup;
 pub(crate) mod proto;
 pub(crate) mod rebuild;
 pub(crate) mod register;
