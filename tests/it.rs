@@ -20,3 +20,5 @@ mod lifecycle;
 mod restart;
 #[path = "it/support/mod.rs"]
 mod support;
+#[path = "it/sync_outbox.rs"]
+mod sync_outbox;
