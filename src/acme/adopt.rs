@@ -20,6 +20,24 @@
 //!
 //! Every certificate the CA holds for the name that is neither recorded by the RA nor adopted
 //! is logged at warn with its serial.
+//!
+//! What `view` cannot tell (the cases that remain):
+//! - upki-ca: whether the certificate carries the CSR's key (no certificate, no key, and
+//!   upki-ca adds no subjectKeyIdentifier). A certificate someone else had the CA sign after
+//!   the intent for the same subject CN and exactly the same names would be revoked too.
+//! - Both CAs show only the newest certificate of a name: a lost certificate already
+//!   superseded by another one for the same name before the lookup is not seen.
+//! - A `sign` still queued at the CA when the lookup runs (a CA backlog longer than the RA's
+//!   timeout plus the ≥ 1 s backoff; ZMQ REP queues fairly between connections, so an
+//!   abandoned request can be served after a later one): the lookup finds nothing, the CA signs
+//!   twice, and the late certificate is never seen by the RA.
+//! - An order failed at `issue_deadline` is not looked up again, should the CA sign a request
+//!   it still held once it comes back.
+//! - upki-ca revokes by name: between `view` and `revoke` another `sign` for the name (outside
+//!   this RA) would be the one revoked; the CRL check after it logs the outcome.
+//!
+//! A resumed intent is always treated as possibly sent (the intent records no "sent" mark, so
+//! the hot path keeps one commit per issuance): one extra `view` per order resumed.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;

@@ -274,7 +274,8 @@ impl Acme {
     }
 
     /// Catalog #58: at start-up, every order left in `processing` is resumed from its intent
-    /// (the CA is asked again), or failed with a reason when no intent was recorded.
+    /// (what the CA already signed for it is looked up and adopted, see `acme::adopt`; else the
+    /// CA is asked again), or failed with a reason when no intent was recorded.
     pub(crate) async fn resume_issuance(self: &Arc<Self>) {
         let stuck = match self
             .store

@@ -3,6 +3,7 @@
 //! - [`proto`]: message shapes, exact big-integer serials, revocation reason names.
 //! - [`client`]: [`CaClient`], a REQ socket on its own thread behind an async channel.
 //! - [`embedded`]: [`EmbeddedCa`], a uPKI-compatible CA server over `pki::issuer`.
+//! - [`lookup`]: `view`, what the CA holds for a name (before signing an order's CSR again).
 //! - [`state_log`]: the embedded CA's durable state (snapshot + append-only journal).
 #![forbid(unsafe_code)]
 
