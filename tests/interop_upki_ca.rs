@@ -7,7 +7,10 @@
 //! - a CSR without a subject CN gets a clear `badCSR` from the real CA (protocol note 4);
 //! - the CA is killed during a burst of finalizes and restarted (and the RA is SIGKILLed and
 //!   restarted while orders are `processing`): every order ends `valid` or `invalid` with a
-//!   reason; none is lost or stuck (catalog #58).
+//!   reason; none is lost or stuck (catalog #58);
+//! - a `sign` reply lost to a stopped CA leaves exactly one certificate the RA records (catalog
+//!   #58, "re-query or re-request idempotently"); the variants against our standalone CA need
+//!   no outside program and are not ignored.
 //!
 //! `#[ignore]`d: `.ci/run` installs upki-ca and lego and runs them. The Python interpreter with
 //! upki-ca is `$UPKI_CA_PYTHON` (default `python3`); a missing one is a failure, never a skip.
