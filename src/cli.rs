@@ -250,6 +250,8 @@ fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
     let map_size = usize::try_from(config.server.map_size_mib << 20).unwrap_or(usize::MAX);
     let store = Store::open(&data_dir.join("db"), map_size)
         .map_err(|e| format!("cannot open the store in {}: {e}", data_dir.display()))?;
+    // Without acme_sync nothing drains the outbox: do not fill it.
+    crate::store::set_sync_outbox(config.ca.sync.unwrap_or(config.ca.endpoint.is_some()));
 
     let zmq_ctx = zmq::Context::new();
     let (endpoint, embedded) = match &config.ca.endpoint {

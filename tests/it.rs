@@ -28,3 +28,5 @@ mod request_log;
 mod restart;
 #[path = "it/support/mod.rs"]
 mod support;
+#[path = "it/sync_outbox.rs"]
+mod sync_outbox;

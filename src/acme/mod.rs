@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod account;
+mod adopt;
 mod authz;
 mod certificate;
 mod challenge;
