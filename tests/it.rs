@@ -14,6 +14,8 @@ mod appliance;
 mod challenges;
 #[path = "it/cli.rs"]
 mod cli;
+#[path = "it/crash.rs"]
+mod crash;
 #[path = "it/lifecycle.rs"]
 mod lifecycle;
 #[path = "it/restart.rs"]

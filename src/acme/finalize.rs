@@ -14,6 +14,7 @@ use async_io::Timer;
 use futures_lite::FutureExt as _;
 use serde::Deserialize;
 
+use crate::acme::clock;
 use crate::acme::identifier;
 use crate::acme::problem::{Problem, ProblemType};
 use crate::acme::request::KeyStyle;
@@ -144,6 +145,10 @@ impl Acme {
                 "the CSR public key must not be the account key",
             ));
         }
+        // Catalog #62: a clock set back before the CA certificate's notBefore (no RTC, NTP
+        // not yet synced) must not mint certificates dated in the past: refuse, order stays
+        // ready, so the client can finalize again once the clock is right.
+        clock::check_issuance_clock(now(), &self.issuer.der)?;
         // Catalog #48, #58: ready → processing and the issuance intent (the CSR itself, so a
         // restarted RA can ask again), in one transaction; only one concurrent finalize wins.
         let digest = b64::encode(ring::digest::digest(&ring::digest::SHA256, csr.der()).as_ref());

@@ -7,6 +7,7 @@ mod account;
 mod authz;
 mod certificate;
 mod challenge;
+mod clock;
 mod directory;
 mod eab;
 mod finalize;
