@@ -18,6 +18,8 @@ mod cli;
 mod crash;
 #[path = "it/lifecycle.rs"]
 mod lifecycle;
+#[path = "it/outage.rs"]
+mod outage;
 #[path = "it/restart.rs"]
 mod restart;
 #[path = "it/support/mod.rs"]

@@ -298,11 +298,6 @@ impl Server {
         self.opts.config = config.map(str::to_owned);
     }
 
-    /// The process id of the running server.
-    pub(crate) fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
     /// Start again with the same port and data directory, and wait until ready.
     pub(crate) fn restart(&mut self) {
         self.kill();
