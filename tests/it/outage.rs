@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -291,6 +290,11 @@ const SLOWLORIS: usize = 24;
 // meanwhile a client still obtains certificates. `max_connections` is set above the attack
 // (1,100) so every attacker connection is held; the per-phase deadlines (head 10 s) close
 // the idle and slow ones, which the attacker then re-opens.
+//
+// Below the attack (UPKI_DRILL_MAX_CONNECTIONS=512, the default cap) the cap bounds the
+// server's memory, not the client's wait: 512 connections are held, the kernel's accept queue
+// (129) fills, further SYNs are dropped, and a client gets in only when the head deadline
+// frees a wave of slots (measured: issuances of up to 11.8 s, first contact up to ~10 s).
 #[test]
 fn outage_1000_idle_connections_still_issue() {
     let (soft_before, soft) = raise_nofile();
@@ -298,12 +302,20 @@ fn outage_1000_idle_connections_still_issue() {
         soft >= 2 * (IDLE + SLOWLORIS) as u64 + 200,
         "open-file limit {soft} too low for the drill (this process and the server)"
     );
-    let mut env = Env::with_config(Some("[server]\nmax_connections = 1100\n"));
+    // UPKI_DRILL_MAX_CONNECTIONS=N reruns the drill with another cap (e.g. the default 512,
+    // below the attack) to see what happens there; the figures are printed either way.
+    let cap: usize = std::env::var("UPKI_DRILL_MAX_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1100);
+    let env = Env::with_config(Some(&format!("[server]\nmax_connections = {cap}\n")));
     let addr: SocketAddr = format!("127.0.0.1:{}", env.server.port).parse().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let closed_by_server = Arc::new(AtomicUsize::new(0));
     let slow_cut = Arc::new(AtomicUsize::new(0));
     let held = Arc::new(AtomicUsize::new(0));
+    // The longest a slowloris connection lived before the server cut it.
+    let slow_lived = Arc::new(Mutex::new(Duration::ZERO));
     let started = Instant::now();
 
     // The idle attacker: one thread polling 1,000 non-blocking sockets every 200 ms.
@@ -315,7 +327,11 @@ fn outage_1000_idle_connections_still_issue() {
                 s.set_nonblocking(true).unwrap();
                 s
             };
-            let mut socks: Vec<TcpStream> = (0..IDLE).map(|_| open()).collect();
+            let mut socks: Vec<TcpStream> = Vec::with_capacity(IDLE);
+            for i in 0..IDLE {
+                socks.push(open());
+                held.store(i + 1, Ordering::SeqCst);
+            }
             let mut buf = [0u8; 512];
             while !stop.load(Ordering::SeqCst) {
                 let mut open_now = 0;
@@ -339,7 +355,12 @@ fn outage_1000_idle_connections_still_issue() {
     let ca = env.server.ca_cert_path();
     let slow: Vec<_> = (0..SLOWLORIS)
         .map(|_| {
-            let (stop, cut, ca) = (stop.clone(), slow_cut.clone(), ca.clone());
+            let (stop, cut, ca, lived) = (
+                stop.clone(),
+                slow_cut.clone(),
+                ca.clone(),
+                slow_lived.clone(),
+            );
             std::thread::spawn(move || {
                 let head = format!(
                     "POST /acme/new-order HTTP/1.1\r\nHost: {addr}\r\nContent-Type: \
@@ -351,6 +372,7 @@ fn outage_1000_idle_connections_still_issue() {
                         cut.fetch_add(1, Ordering::SeqCst);
                         continue;
                     };
+                    let opened = Instant::now();
                     let mut cut_here = false;
                     for b in head.bytes() {
                         if stop.load(Ordering::SeqCst) {
@@ -364,13 +386,16 @@ fn outage_1000_idle_connections_still_issue() {
                     }
                     if cut_here {
                         cut.fetch_add(1, Ordering::SeqCst);
+                        let mut l = lived.lock().unwrap();
+                        *l = l.max(opened.elapsed());
                     }
                 }
             })
         })
         .collect();
     // Let every attacker connection be in place.
-    while held.load(Ordering::SeqCst) < IDLE {
+    let over_cap = cap < IDLE + SLOWLORIS;
+    while held.load(Ordering::SeqCst) < IDLE.min(cap) {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "attack not set up"
@@ -380,8 +405,10 @@ fn outage_1000_idle_connections_still_issue() {
     let setup = started.elapsed();
 
     let mut issued = Vec::new();
+    let contact = Instant::now();
     let mut acme = Acme::new(&env.server);
     acme.new_account();
+    let first_contact = contact.elapsed();
     // Issue until the deadlines have had time to cut the first wave (head deadline 10 s).
     let mut n = 0;
     while started.elapsed() < Duration::from_secs(14) || n < 2 {
@@ -408,24 +435,31 @@ fn outage_1000_idle_connections_still_issue() {
     let cut = slow_cut.load(Ordering::SeqCst);
     // The head deadline closed the idle connections (≥ one wave) and cut the slow ones.
     assert!(
-        closed >= IDLE,
+        over_cap || closed >= IDLE,
         "idle connections closed by the server: {closed}"
     );
     assert!(cut >= SLOWLORIS, "slowloris connections cut: {cut}");
+    // Head deadline 10 s from accept (http::Limits); the cut is seen at the next write, ≤ 1 s
+    // later.
+    let lived = *slow_lived.lock().unwrap();
+    assert!(
+        over_cap || lived < Duration::from_secs(12),
+        "a slowloris connection lived {lived:?}"
+    );
     let slowest = issued.iter().map(|(d, _)| *d).max().unwrap();
     let min_held = issued.iter().map(|(_, h)| *h).min().unwrap();
-    assert!(min_held >= IDLE, "{min_held}");
+    assert!(over_cap || min_held >= IDLE, "{min_held}");
     assert!(
         env.server.stderr().matches("panicked").count() == 0,
         "{}",
         env.server.stderr()
     );
-    let _ = &mut env;
     eprintln!(
-        "connections drill: RLIMIT_NOFILE soft {soft_before} → {soft}; {IDLE} idle + {SLOWLORIS} \
-         slowloris held (set up in {setup:?}); {} certificates issued meanwhile, slowest {slowest:?}, \
+        "connections drill: cap {cap}, RLIMIT_NOFILE soft {soft_before} → {soft}; {IDLE} idle + {SLOWLORIS} \
+         slowloris held (set up in {setup:?}); first contact (directory + account) {first_contact:?}, {} certificates issued \
+         meanwhile, slowest {slowest:?}, \
          ≥{min_held} idle held at each; the server closed {closed} idle and cut {cut} slowloris \
-         connections (head deadline); total {:?}",
+         connections (head deadline; slowloris lived ≤ {lived:?}); total {:?}",
         issued.len(),
         started.elapsed()
     );
@@ -591,6 +625,9 @@ impl Drop for CaProcess {
     }
 }
 
+/// One issuance of the CA drill: started, ended, outcome.
+type Attempt = (Instant, Instant, Result<(), String>);
+
 /// Settings of the CA outage drill.
 const CA_TIMEOUT_SECS: u64 = 2;
 const FINALIZE_WAIT_SECS: u64 = 3;
@@ -624,8 +661,8 @@ fn outage_ca_stopped_during_load() {
     let dir_url = server.directory_url();
     let stop = AtomicBool::new(false);
     // (started, ended, outcome) of every issuance, and each worker's slowest request.
-    let log: Mutex<Vec<(Instant, Instant, Result<(), String>)>> = Mutex::new(Vec::new());
-    let slowest: Mutex<Vec<(Duration, String)>> = Mutex::new(Vec::new());
+    let log: Mutex<Vec<Attempt>> = Mutex::new(Vec::new());
+    let slowest: Mutex<Vec<(Duration, String, u64)>> = Mutex::new(Vec::new());
     let resumed_at: Mutex<Option<Instant>> = Mutex::new(None);
     let stopped_at = std::thread::scope(|s| {
         for w in 0..3 {
@@ -661,7 +698,10 @@ fn outage_ca_stopped_during_load() {
                         break;
                     }
                 }
-                slowest.lock().unwrap().push(c.slowest.clone());
+                slowest
+                    .lock()
+                    .unwrap()
+                    .push((c.slowest.0, c.slowest.1.clone(), c.requests));
             });
         }
         std::thread::sleep(Duration::from_secs(3));
@@ -689,7 +729,8 @@ fn outage_ca_stopped_during_load() {
     assert!(!caught.is_empty(), "no issuance was caught by the outage");
     let finish_after = caught.iter().max().copied().unwrap();
     let slowest = slowest.into_inner().unwrap();
-    let (max_req, which) = slowest.iter().max_by_key(|(d, _)| *d).cloned().unwrap();
+    let requests: u64 = slowest.iter().map(|(_, _, n)| n).sum();
+    let (max_req, which, _) = slowest.iter().max_by_key(|(d, _, _)| *d).cloned().unwrap();
     // Nothing waits on the CA beyond finalize_wait; 2 s of slack for commits on a loaded box.
     let bound = Duration::from_secs(FINALIZE_WAIT_SECS + 2);
     assert!(
@@ -703,12 +744,11 @@ fn outage_ca_stopped_during_load() {
     );
     eprintln!(
         "CA outage drill: CA stopped {CA_OUTAGE:?}; {} issuances ({} caught by the outage), \
-         all valid; slowest HTTP request {max_req:?} ({which}; bound {bound:?}); orders caught \
+         all valid; {requests} HTTP requests, slowest {max_req:?} ({which}; bound {bound:?}); orders caught \
          finished at most {finish_after:?} after the CA returned",
         log.len(),
         caught.len()
     );
-    let _ = (&server, &ca, PathBuf::new());
 }
 
 // Catalog #62: the server's clock set back (libfaketime, 3 days) before the CA certificate's
