@@ -234,6 +234,15 @@ impl Acme {
                     return None;
                 }
             };
+            // Catalog #62: an order resumed at start-up on a board whose clock is not set yet
+            // (no RTC, before NTP) waits for the clock instead of being signed with dates in
+            // the past; the wait ends with the usual deadline once the clock is right.
+            if let Err(e) = clock::check_issuance_clock(now(), &self.issuer.der) {
+                log::error!("order {}: issuance postponed: {e}", order.id);
+                Timer::after(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
             let result = match self.issue(&order, &intent).await {
                 Ok(done) => return Some(done),
                 Err(IssueError::Unreachable(e)) => e,

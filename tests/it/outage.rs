@@ -411,7 +411,8 @@ fn outage_1000_idle_connections_still_issue() {
     let first_contact = contact.elapsed();
     // Issue until the deadlines have had time to cut the first wave (head deadline 10 s).
     let mut n = 0;
-    while started.elapsed() < Duration::from_secs(14) || n < 2 {
+    let set_up = Instant::now();
+    while set_up.elapsed() < Duration::from_secs(12) || n < 2 {
         n += 1;
         let t = Instant::now();
         let cert = acme.issue(
@@ -426,6 +427,16 @@ fn outage_1000_idle_connections_still_issue() {
         );
         issued.push((t.elapsed(), held.load(Ordering::SeqCst)));
     }
+    // The last attacker connection was accepted at `set_up`: within the head deadline (10 s)
+    // plus slack for a loaded machine, the server has closed every idle one (a slot per
+    // connection is re-opened by the attacker, so only the count is awaited).
+    while !over_cap
+        && (closed_by_server.load(Ordering::SeqCst) < IDLE
+            || slow_cut.load(Ordering::SeqCst) < SLOWLORIS)
+        && set_up.elapsed() < Duration::from_secs(25)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     stop.store(true, Ordering::SeqCst);
     idle.join().unwrap();
     for t in slow {
@@ -439,11 +450,12 @@ fn outage_1000_idle_connections_still_issue() {
         "idle connections closed by the server: {closed}"
     );
     assert!(cut >= SLOWLORIS, "slowloris connections cut: {cut}");
-    // Head deadline 10 s from accept (http::Limits); the cut is seen at the next write, ≤ 1 s
-    // later.
+    // Head deadline 10 s from accept (http::Limits); the client sees the cut one or two writes
+    // (1 s each) later, and the accept itself may lag while 1,000 connections arrive. Uncut,
+    // a slowloris connection would live ~250 s (one byte per second of its head).
     let lived = *slow_lived.lock().unwrap();
     assert!(
-        over_cap || lived < Duration::from_secs(12),
+        over_cap || lived < Duration::from_secs(20),
         "a slowloris connection lived {lived:?}"
     );
     let slowest = issued.iter().map(|(d, _)| *d).max().unwrap();
@@ -758,25 +770,13 @@ fn outage_ca_stopped_during_load() {
 #[test]
 #[ignore = "interop: needs faketime"]
 fn outage_clock_before_not_before() {
-    let faketime = crate::support::programs::program("faketime", "faketime");
     let mut env = Env::start();
     let mut acme = Acme::new(&env.server);
     acme.new_account();
     env.server.kill();
-    // libfaketime preloaded through `env` (which execs): the server stays the child process
-    // the harness kills (the `faketime` program would fork it).
-    let lib = std::fs::read_dir("/usr/lib")
-        .unwrap()
-        .filter_map(|d| Some(d.ok()?.path().join("faketime/libfaketime.so.1")))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("libfaketime.so.1 not found next to {}", faketime.display()));
-    let preload = format!("LD_PRELOAD={}", lib.display());
-    env.server.set_wrapper(&[
-        "env",
-        &preload,
-        "FAKETIME=-3d",
-        "FAKETIME_DONT_FAKE_MONOTONIC=1",
-    ]);
+    let wrapper = faketime_wrapper();
+    env.server
+        .set_wrapper(&wrapper.iter().map(String::as_str).collect::<Vec<_>>());
     env.server.restart();
     let ids = [Identifier::dns("past.example.test")];
     let (order_url, order) = acme.new_order(&ids);
@@ -808,4 +808,84 @@ fn outage_clock_before_not_before() {
         "now.example.test",
     );
     eprintln!("clock drill: refused with {detail:?}; log: {line}");
+}
+
+/// `env LD_PRELOAD=libfaketime FAKETIME=-3d …`: the wrapper that runs the server 3 days in
+/// the past (`env` execs, so the server stays the harness's child process).
+fn faketime_wrapper() -> Vec<String> {
+    let faketime = crate::support::programs::program("faketime", "faketime");
+    let lib = std::fs::read_dir("/usr/lib")
+        .unwrap()
+        .filter_map(|d| Some(d.ok()?.path().join("faketime/libfaketime.so.1")))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("libfaketime.so.1 not found next to {}", faketime.display()));
+    vec![
+        "env".into(),
+        format!("LD_PRELOAD={}", lib.display()),
+        "FAKETIME=-3d".into(),
+        "FAKETIME_DONT_FAKE_MONOTONIC=1".into(),
+    ]
+}
+
+// Catalog #58 + #62: an order left `processing` by a crash is resumed at start-up; when the
+// board comes back with its clock behind the CA certificate's notBefore, the resumed issuance
+// waits (error logged, order still `processing`) instead of being signed with past dates, and
+// completes once the server runs with the right clock.
+#[test]
+#[ignore = "interop: needs faketime"]
+fn outage_clock_before_not_before_on_resume() {
+    let ca = CaProcess::start();
+    let dns = MockDns::start(HashMap::new(), Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let http01 = Http01Responder::start();
+    let mut server = Server::start_with(
+        ServerOptions {
+            http01_port: Some(http01.port()),
+            dns_resolver: Some(dns.addr),
+            config: None,
+        },
+        &["--ca-endpoint", &format!("tcp://127.0.0.1:{}", ca.port)],
+        Some(
+            "[server]\ntls_names = [\"ra.example.test\", \"127.0.0.1\"]\n\
+             [ca]\ntimeout_secs = 1\nfinalize_wait_secs = 1\n",
+        ),
+    );
+    let mut acme = Acme::new(&server);
+    acme.new_account();
+    let ids = [Identifier::dns("resume.example.test")];
+    let (order_url, order) = acme.new_order(&ids);
+    acme.solve_http01(&order, &http01);
+    let order = acme.poll(&order_url, &["ready"]);
+    // The CA freezes: finalize answers `processing`; then the RA crashes.
+    ca.signal("STOP");
+    let r = acme.finalize(
+        order["finalize"].as_str().unwrap(),
+        &CertKey::generate().csr(None, &ids),
+    );
+    assert_eq!(r.json()["status"], "processing", "{r}");
+    server.kill();
+    ca.signal("CONT");
+    let wrapper = faketime_wrapper();
+    server.set_wrapper(&wrapper.iter().map(String::as_str).collect::<Vec<_>>());
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.stderr().contains("issuance postponed") {
+        assert!(
+            Instant::now() < deadline,
+            "resumed order not postponed:\n{}",
+            server.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(acme.get_json(&order_url)["status"], "processing");
+    // The clock is right again: the order completes.
+    server.set_wrapper(&[]);
+    server.restart();
+    let done = acme.poll(&order_url, &["valid"]);
+    let pem = acme.download(done["certificate"].as_str().unwrap());
+    verify_chain(
+        &server.ca_cert_path(),
+        &pem_to_ders(&pem),
+        "resume.example.test",
+    );
 }
