@@ -361,6 +361,7 @@ fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
                 finalize_wait: Duration::from_secs(config.ca.finalize_wait_secs),
                 issue_deadline: Duration::from_secs(config.ca.issue_deadline_secs),
                 identifier_policy,
+                legacy_ip_identifiers: config.identifiers.legacy_ip_identifiers,
                 require_eab: config.acme.require_eab,
                 terms_of_service: config.acme.terms_of_service.clone(),
                 website: config.acme.website.clone(),
@@ -434,6 +435,16 @@ fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
             config.server.listen
         );
         log::info!("ACME directory: {}", urls.directory());
+        log::info!(
+            "challenge validation: {} attempt(s), settled within {} s (RFC 8555 §8.2)",
+            config.validation.attempts,
+            crate::validate::retry::retry_window(
+                config.validation.attempts,
+                Duration::from_secs(config.validation.attempt_timeout_secs),
+                Duration::from_secs(config.validation.retry_delay_secs),
+            )
+            .as_secs()
+        );
         log::info!(
             "CA certificate for clients to trust: {}",
             issuer_path.display()

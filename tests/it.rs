@@ -10,16 +10,24 @@
 mod acme_flow;
 #[path = "it/appliance.rs"]
 mod appliance;
+#[path = "it/catalog_http.rs"]
+mod catalog_http;
+#[path = "it/catalog_jws.rs"]
+mod catalog_jws;
 #[path = "it/challenges.rs"]
 mod challenges;
 #[path = "it/cli.rs"]
 mod cli;
 #[path = "it/crash.rs"]
 mod crash;
+#[path = "it/legacy_ip.rs"]
+mod legacy_ip;
 #[path = "it/lifecycle.rs"]
 mod lifecycle;
 #[path = "it/outage.rs"]
 mod outage;
+#[path = "it/request_log.rs"]
+mod request_log;
 #[path = "it/restart.rs"]
 mod restart;
 #[path = "it/support/mod.rs"]

@@ -15,10 +15,10 @@ use futures_lite::FutureExt as _;
 use serde::Deserialize;
 
 use crate::acme::clock;
-use crate::acme::identifier;
 use crate::acme::problem::{Problem, ProblemType};
 use crate::acme::request::KeyStyle;
 use crate::acme::{Acme, ids, now, state};
+use crate::acme::{identifier, legacy_ip};
 use crate::ca::CaError;
 use crate::http::{Request, Response};
 use crate::jose::b64;
@@ -76,7 +76,17 @@ fn name_of(text: &str) -> String {
 
 /// RFC 8555 §7.4 / catalog #51: the CSR names (SANs, plus the CN if any) must be exactly the
 /// order's identifiers — no missing name, no extra one.
-fn check_csr_names(csr: &ValidatedCsr, wanted: &BTreeSet<String>) -> Result<(), Problem> {
+/// An IP address is a dNSName or the CN only with `legacy_ip`
+/// (`identifiers.legacy_ip_identifiers`), and then only one of the order's IP identifiers.
+fn check_csr_names(
+    csr: &ValidatedCsr,
+    wanted: &BTreeSet<String>,
+    legacy_ip: bool,
+) -> Result<(), Problem> {
+    legacy_ip::check_csr_dns_names(csr.dns_names(), wanted, legacy_ip)?;
+    if let Some(cn) = csr.common_name() {
+        legacy_ip::check_ip_common_name(cn, wanted, legacy_ip)?;
+    }
     let mut names: BTreeSet<String> = csr
         .dns_names()
         .iter()
@@ -119,6 +129,7 @@ impl Acme {
         let account = auth.account()?.clone();
         let payload: Finalize = auth.payload()?;
         let (order, authzs) = self.load_order(id, &account)?;
+        req.log.set("order", &order.id);
         let status = state::order_status(&order, &authzs, now());
         // RFC 8555 §7.4: "the server MUST return an error … of type orderNotReady" when the
         // order is not ready.
@@ -136,7 +147,7 @@ impl Acme {
             .map_err(|_| Problem::malformed("csr is not base64url-encoded DER"))?;
         let csr = ValidatedCsr::from_der(&der)?;
         let wanted = wanted_names(&order)?;
-        check_csr_names(&csr, &wanted)?;
+        check_csr_names(&csr, &wanted, self.settings.legacy_ip_identifiers)?;
         // RFC 8555 §11.1: "the server MUST verify that the public key in a CSR is not the same
         // as the public key of the account key pair".
         if csr.spki_der() == auth.key().spki_der().as_slice() {
@@ -351,7 +362,10 @@ impl Acme {
             .map(|n| n.to_ascii_lowercase())
             .collect();
         names.extend(info.ip_addrs.iter().map(IpAddr::to_string));
-        if info.spki_der != csr.spki_der() || names != wanted {
+        // RFC 8738 §3: an IP identifier is certified as an iPAddress, never as a dNSName (a
+        // CA that copies a legacy CSR's IP dNSName verbatim fails here).
+        let ip_as_dns = legacy_ip::ip_text_dns_name(&info.dns_names).is_some();
+        if info.spki_der != csr.spki_der() || names != wanted || ip_as_dns {
             return Err(Problem::internal(
                 "the CA returned a certificate that does not match the request",
                 &format!(
