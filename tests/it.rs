@@ -18,10 +18,14 @@ mod catalog_jws;
 mod challenges;
 #[path = "it/cli.rs"]
 mod cli;
+#[path = "it/crash.rs"]
+mod crash;
 #[path = "it/legacy_ip.rs"]
 mod legacy_ip;
 #[path = "it/lifecycle.rs"]
 mod lifecycle;
+#[path = "it/outage.rs"]
+mod outage;
 #[path = "it/request_log.rs"]
 mod request_log;
 #[path = "it/restart.rs"]

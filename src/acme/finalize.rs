@@ -14,6 +14,7 @@ use async_io::Timer;
 use futures_lite::FutureExt as _;
 use serde::Deserialize;
 
+use crate::acme::clock;
 use crate::acme::problem::{Problem, ProblemType};
 use crate::acme::request::KeyStyle;
 use crate::acme::{Acme, ids, now, state};
@@ -155,6 +156,10 @@ impl Acme {
                 "the CSR public key must not be the account key",
             ));
         }
+        // Catalog #62: a clock set back before the CA certificate's notBefore (no RTC, NTP
+        // not yet synced) must not mint certificates dated in the past: refuse, order stays
+        // ready, so the client can finalize again once the clock is right.
+        clock::check_issuance_clock(now(), &self.issuer.der)?;
         // Catalog #48, #58: ready → processing and the issuance intent (the CSR itself, so a
         // restarted RA can ask again), in one transaction; only one concurrent finalize wins.
         let digest = b64::encode(ring::digest::digest(&ring::digest::SHA256, csr.der()).as_ref());
@@ -245,6 +250,15 @@ impl Acme {
                     return None;
                 }
             };
+            // Catalog #62: an order resumed at start-up on a board whose clock is not set yet
+            // (no RTC, before NTP) waits for the clock instead of being signed with dates in
+            // the past; the wait ends with the usual deadline once the clock is right.
+            if let Err(e) = clock::check_issuance_clock(now(), &self.issuer.der) {
+                log::error!("order {}: issuance postponed: {e}", order.id);
+                Timer::after(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
             let result = match self.issue(&order, &intent, may_have_reached).await {
                 Ok(done) => return Some(done),
                 Err(IssueError::Unreachable(e)) => {

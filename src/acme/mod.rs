@@ -8,6 +8,7 @@ mod adopt;
 mod authz;
 mod certificate;
 mod challenge;
+mod clock;
 mod directory;
 mod eab;
 mod finalize;

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use crate::acme::clock::ClockBehind;
 use crate::ca::CaError;
 use crate::ca::revocation::RevokeError;
 use crate::http::Response;
@@ -229,6 +230,18 @@ impl From<JwsError> for Problem {
 impl From<CsrError> for Problem {
     fn from(e: CsrError) -> Problem {
         Problem::new(ProblemType::BadCsr, format!("CSR refused: {e}"))
+    }
+}
+
+// Catalog #62: the clock is named in the detail (an operator problem, not a client one) and
+// logged at error level, since every issuance fails until it is fixed.
+impl From<ClockBehind> for Problem {
+    fn from(e: ClockBehind) -> Problem {
+        log::error!("issuance refused: {e}");
+        Problem::new(
+            ProblemType::ServerInternal,
+            format!("issuance refused: {e}"),
+        )
     }
 }
 

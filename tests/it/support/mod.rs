@@ -12,6 +12,7 @@ pub(crate) mod pki;
 pub(crate) mod programs;
 pub(crate) mod raw;
 pub(crate) mod server;
+pub(crate) mod tolerant;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};

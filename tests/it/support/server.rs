@@ -73,6 +73,8 @@ pub(crate) struct Server {
     opts: ServerOptions,
     /// More `serve` arguments (`--tlsalpn01-port`, …), after the usual ones.
     extra_args: Vec<String>,
+    /// A program (and its arguments) the binary is started under, e.g. `faketime -f -3d`.
+    wrapper: Vec<String>,
     // Declared last so the process is gone before the directory is removed.
     data: TempDir,
 }
@@ -100,6 +102,7 @@ impl Server {
             port: free_port(),
             opts,
             extra_args,
+            wrapper: Vec::new(),
             data,
         };
         s.spawn();
@@ -177,7 +180,14 @@ impl Server {
             .append(true)
             .open(self.log_path())
             .unwrap();
-        let mut cmd = Command::new(bin);
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
         cmd.arg("serve")
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
@@ -276,6 +286,16 @@ impl Server {
         let _ = c.kill();
         let _ = c.wait();
         None
+    }
+
+    /// From the next (re)start on: run the binary under `wrapper` (empty = directly).
+    pub(crate) fn set_wrapper(&mut self, wrapper: &[&str]) {
+        self.wrapper = wrapper.iter().map(|a| (*a).to_owned()).collect();
+    }
+
+    /// From the next (re)start on: this configuration file text (None = no `--config`).
+    pub(crate) fn set_config(&mut self, config: Option<&str>) {
+        self.opts.config = config.map(str::to_owned);
     }
 
     /// Start again with the same port and data directory, and wait until ready.
