@@ -66,41 +66,36 @@ fn wanted_names(order: &OrderRecord) -> Result<BTreeSet<String>, Problem> {
         .collect()
 }
 
-fn name_of(text: &str) -> String {
-    match text.parse::<IpAddr>() {
-        Ok(ip) => ip.to_string(),
-        Err(_) => text.to_ascii_lowercase(),
-    }
-}
-
 /// RFC 8555 §7.4 / catalog #51: the CSR names (SANs, plus the CN if any) must be exactly the
-/// order's identifiers — no missing name, no extra one.
-fn check_csr_names(csr: &ValidatedCsr, wanted: &BTreeSet<String>) -> Result<(), Problem> {
-    let mut names: BTreeSet<String> = csr
-        .dns_names()
-        .iter()
-        .map(|n| n.to_ascii_lowercase())
-        .collect();
+/// order's identifiers — no missing name, no extra one, and no case variant: each name is
+/// compared byte for byte with the identifier values the client sent in newOrder ("the exact
+/// same set of requested identifiers"); IP addresses are in canonical text on both sides.
+fn check_csr_names(csr: &ValidatedCsr, order: &OrderRecord) -> Result<(), Problem> {
+    let wanted: BTreeSet<&str> = order.identifiers.iter().map(|i| i.value.as_str()).collect();
+    let mut names: BTreeSet<String> = csr.dns_names().iter().cloned().collect();
     names.extend(csr.ip_addrs().iter().map(IpAddr::to_string));
     if let Some(cn) = csr.common_name() {
-        let cn = name_of(cn);
-        if !names.is_empty() && !names.contains(&cn) {
+        if !names.is_empty() && !names.contains(cn) {
             return Err(Problem::new(
                 ProblemType::BadCsr,
                 format!("the CSR common name {cn:?} is not among its subjectAltNames"),
             ));
         }
-        names.insert(cn);
+        names.insert(cn.to_owned());
     }
-    if &names == wanted {
+    if names.iter().map(String::as_str).eq(wanted.iter().copied()) {
         return Ok(());
     }
-    let missing: Vec<&String> = wanted.difference(&names).collect();
-    let extra: Vec<&String> = names.difference(wanted).collect();
+    let missing: Vec<&&str> = wanted.iter().filter(|w| !names.contains(**w)).collect();
+    let extra: Vec<&String> = names
+        .iter()
+        .filter(|n| !wanted.contains(n.as_str()))
+        .collect();
     Err(Problem::new(
         ProblemType::BadCsr,
         format!(
-            "the CSR names must be exactly the order identifiers (missing: {missing:?}, extra: {extra:?})"
+            "the CSR names must be exactly the order identifiers, as sent in newOrder \
+             (missing: {missing:?}, extra: {extra:?})"
         ),
     ))
 }
@@ -134,14 +129,25 @@ impl Acme {
         let der = b64::decode(&payload.csr)
             .map_err(|_| Problem::malformed("csr is not base64url-encoded DER"))?;
         let csr = ValidatedCsr::from_der(&der)?;
-        let wanted = wanted_names(&order)?;
-        check_csr_names(&csr, &wanted)?;
+        check_csr_names(&csr, &order)?;
         // RFC 8555 §11.1: "the server MUST verify that the public key in a CSR is not the same
         // as the public key of the account key pair".
         if csr.spki_der() == auth.key().spki_der().as_slice() {
             return Err(Problem::new(
                 ProblemType::BadCsr,
                 "the CSR public key must not be the account key",
+            ));
+        }
+        // Catalog #52: nor the key of any other account of this server.
+        if let Some(jwk) = crate::acme::csr_key::csr_key_as_jwk(&csr)
+            && self
+                .store
+                .read(|r| r.account_by_thumbprint(&jwk.thumbprint()))?
+                .is_some()
+        {
+            return Err(Problem::new(
+                ProblemType::BadCsr,
+                "the CSR public key is the key of an ACME account; use a separate certificate key",
             ));
         }
         // Catalog #48, #58: ready → processing and the issuance intent (the CSR itself, so a
@@ -446,16 +452,5 @@ fn status_name(s: OrderStatus) -> &'static str {
         OrderStatus::Processing => "processing",
         OrderStatus::Valid => "valid",
         OrderStatus::Invalid => "invalid",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn canonical_names() {
-        assert_eq!(name_of("App.Lan"), "app.lan");
-        assert_eq!(name_of("192.168.1.1"), "192.168.1.1");
     }
 }

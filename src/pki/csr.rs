@@ -180,6 +180,12 @@ pub(crate) fn check_key<'a>(
                 "RSA modulus must be 2048, 3072 or 4096 bits",
             ));
         }
+        // Catalog #53 / decision 7: primes close enough for Fermat's method to factor n.
+        if crate::pki::fermat::factors_too_close(n, crate::pki::fermat::FERMAT_ROUNDS) {
+            return Err(CsrError::WeakKey(
+                "RSA modulus factors are too close together (Fermat)",
+            ));
+        }
         Ok((KeyKind::Rsa(bits), key))
     } else {
         Err(CsrError::UnsupportedKey(
@@ -640,6 +646,19 @@ mod tests {
         assert!(matches!(err, CsrError::UnsupportedKey(_)), "{err:?}");
         let err = ValidatedCsr::from_der(include_bytes!("testdata/secp256k1.der")).unwrap_err();
         assert!(matches!(err, CsrError::UnsupportedKey(_)), "{err:?}");
+    }
+
+    // Catalog #53 / decision 7: an RSA-2048 key whose primes differ by < 2^500 (made by
+    // testdata/fermat.py), correctly self-signed, is refused for its key alone.
+    #[test]
+    fn catalog_53_fermat_close_factors() {
+        let err = ValidatedCsr::from_der(include_bytes!("testdata/fermat.der")).unwrap_err();
+        assert_eq!(
+            err,
+            CsrError::WeakKey("RSA modulus factors are too close together (Fermat)")
+        );
+        // An honest RSA-2048 key passes the same check.
+        assert!(ValidatedCsr::from_der(RSA2048).is_ok());
     }
 
     // Catalog #49: trailing bytes, truncation, PEM instead of DER, empty input.

@@ -8,6 +8,7 @@
 
 pub(crate) mod cert;
 pub(crate) mod csr;
+pub(crate) mod fermat;
 pub(crate) mod issuer;
 
 #[allow(unused_imports)]
