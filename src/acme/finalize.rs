@@ -335,27 +335,9 @@ impl Acme {
         let leaf = ders
             .first()
             .ok_or_else(|| Problem::internal("the CA returned no certificate", &"empty PEM"))?;
-        let info = pki::cert_info(leaf)
-            .map_err(|e| Problem::internal("the CA returned an unparsable certificate", &e))?;
-        let mut names: BTreeSet<String> = info
-            .dns_names
-            .iter()
-            .map(|n| n.to_ascii_lowercase())
-            .collect();
-        names.extend(info.ip_addrs.iter().map(IpAddr::to_string));
-        if info.spki_der != csr.spki_der() || names != wanted {
-            return Err(Problem::internal(
-                "the CA returned a certificate that does not match the request",
-                &format!(
-                    "order {}, serial {}, names {names:?}",
-                    order.id, info.serial
-                ),
-            )
-            .into());
-        }
-        pki::verify_issued_by(leaf, &self.issuer.der).map_err(|e| {
-            Problem::internal("the CA returned a certificate not signed by its issuer", &e)
-        })?;
+        // Catalog #57: never serve what was not asked for.
+        let info =
+            crate::acme::issued::check_returned_leaf(leaf, &csr, &wanted, &self.issuer.der, now())?;
         if signed.serial != info.serial {
             log::warn!(
                 "CA reported serial {} but the certificate has {}",

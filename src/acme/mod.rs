@@ -13,6 +13,7 @@ mod eab;
 mod finalize;
 mod identifier;
 pub(crate) mod ids;
+mod issued;
 mod key_change;
 mod new_authz;
 mod nonce;
