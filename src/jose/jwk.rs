@@ -354,6 +354,12 @@ fn check_rsa(n: &[u8], e: &[u8]) -> Result<(), JwsError> {
     if e != [0x01, 0x00, 0x01] {
         return Err(JwsError::BadPublicKey("RSA exponent must be 65537"));
     }
+    // Security catalog #22/#53: an honest modulus has no prime factor below 752.
+    if crate::pki::fermat::has_small_prime_factor(n) {
+        return Err(JwsError::BadPublicKey(
+            "RSA modulus has a small prime factor",
+        ));
+    }
     Ok(())
 }
 
@@ -675,6 +681,17 @@ mod tests {
         );
         let good = TestKey::rsa().jwk();
         assert!(Jwk::from_raw(&RawJwk::deserialize(&good).unwrap()).is_ok());
+        // A same-length odd modulus with a small prime factor (the honest one minus 2·k).
+        let mut n = b64::decode(good["n"].as_str().unwrap()).unwrap();
+        while !crate::pki::fermat::has_small_prime_factor(&n) {
+            let last = n.len() - 1;
+            assert!(n[last] >= 2, "fixture-specific loop");
+            n[last] -= 2;
+        }
+        assert_eq!(
+            bad_key(&with(good, "n", json!(b64::encode(&n)))),
+            "RSA modulus has a small prime factor"
+        );
     }
 
     // Security catalog #17, RFC 8555 §6.2: unsupported key types and curves are badPublicKey.

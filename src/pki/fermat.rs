@@ -1,4 +1,5 @@
-//! Fermat factorisation of RSA moduli whose two primes are too close together (security
+//! RSA modulus checks of security catalog #53 beyond size and exponent: small prime factors
+//! (below 752), and Fermat factorisation of moduli whose two primes are too close together (security
 //! catalog #53, project decision 7; the same check as Boulder's `goodkey`
 //! `checkPrimeFactorsTooClose`, and the cause of CVE-2022-26320 in printers' key generators).
 //!
@@ -50,6 +51,19 @@ pub(crate) fn factors_too_close(n_be: &[u8], rounds: u32) -> bool {
         a.add_small(1);
     }
     false
+}
+
+/// Primes below this bound are tried as factors of an RSA modulus (Boulder's goodkey tries the
+/// primes below 752).
+const SMALL_PRIME_BOUND: u64 = 752;
+
+/// Whether the big-endian modulus `n` is divisible by a prime below 752 (catalog #53 "small
+/// prime factors"; an honest RSA modulus has exactly two large prime factors).
+pub(crate) fn has_small_prime_factor(n_be: &[u8]) -> bool {
+    let n = Nat::from_be_bytes(n_be);
+    (2..SMALL_PRIME_BOUND)
+        .filter(|&p| (2..p).take_while(|d| d * d <= p).all(|d| p % d != 0))
+        .any(|p| n.rem_small(p) == 0 && n != Nat(vec![p]))
 }
 
 /// A natural number, little-endian 64-bit limbs, no high zero limbs (zero is the empty vector).
@@ -310,5 +324,16 @@ mod tests {
         assert!(!factors_too_close(&(3u64 * 1_000_003).to_be_bytes(), 10));
         assert!(factors_too_close(&(1009u32 * 1009).to_be_bytes(), 1));
         assert!(!factors_too_close(&[], 10));
+    }
+
+    // Catalog #53: small prime factors below 752 are found, large ones are not.
+    #[test]
+    fn small_prime_factors() {
+        assert!(has_small_prime_factor(&(3u64 * 1_000_003).to_be_bytes()));
+        assert!(has_small_prime_factor(&(751u64 * 1_000_003).to_be_bytes()));
+        assert!(!has_small_prime_factor(&(757u64 * 1_000_003).to_be_bytes()));
+        assert!(!has_small_prime_factor(
+            &(1_000_003u64 * 1_000_033).to_be_bytes()
+        ));
     }
 }
