@@ -47,7 +47,7 @@ fn refuse_each_and_all(acme: &mut Acme, cases: &[(&str, String, &str)]) {
     }
 }
 
-/// Catalog #35: empty `identifiers` → malformed; more than `max_identifiers` → rejectedIdentifier
+/// Catalog #35: empty `identifiers` → malformed; more than `max_identifiers` → malformed
 /// (the configured limit); a duplicate (also as a case variant) → malformed; type `email` →
 /// unsupportedIdentifier; every malformed DNS name → malformed: trailing dot, `..`, a label of
 /// 64 bytes, a name of 254 bytes, invalid characters, bad `xn--` Punycode, an R-LDH `ab--`
@@ -69,7 +69,7 @@ fn catalog_35_malformed_new_order() {
         .map(|i| json!({"type": "dns", "value": format!("n{i}.example.test")}))
         .collect();
     let r = new_order_raw(&mut acme, json!(too_many));
-    assert_problem(&r, 400, "rejectedIdentifier", "more than max_identifiers");
+    assert_problem(&r, 400, "malformed", "more than max_identifiers");
     let r = new_order_raw(
         &mut acme,
         json!([{"type": "dns", "value": "dup.example.test"}, {"type": "dns", "value": "DUP.example.test"}]),
