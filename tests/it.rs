@@ -10,10 +10,20 @@
 mod acme_flow;
 #[path = "it/appliance.rs"]
 mod appliance;
+#[path = "it/catalog_accounts.rs"]
+mod catalog_accounts;
+#[path = "it/catalog_common.rs"]
+mod catalog_common;
+#[path = "it/catalog_finalize.rs"]
+mod catalog_finalize;
 #[path = "it/catalog_http.rs"]
 mod catalog_http;
 #[path = "it/catalog_jws.rs"]
 mod catalog_jws;
+#[path = "it/catalog_orders.rs"]
+mod catalog_orders;
+#[path = "it/catalog_validation.rs"]
+mod catalog_validation;
 #[path = "it/challenges.rs"]
 mod challenges;
 #[path = "it/cli.rs"]

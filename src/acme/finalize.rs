@@ -18,7 +18,7 @@ use crate::acme::clock;
 use crate::acme::problem::{Problem, ProblemType};
 use crate::acme::request::KeyStyle;
 use crate::acme::{Acme, ids, now, state};
-use crate::acme::{identifier, legacy_ip};
+use crate::acme::{identifier, issued, legacy_ip};
 use crate::ca::CaError;
 use crate::http::{Request, Response};
 use crate::jose::b64;
@@ -67,51 +67,52 @@ fn wanted_names(order: &OrderRecord) -> Result<BTreeSet<String>, Problem> {
         .collect()
 }
 
-fn name_of(text: &str) -> String {
-    match text.parse::<IpAddr>() {
-        Ok(ip) => ip.to_string(),
-        Err(_) => text.to_ascii_lowercase(),
-    }
-}
-
 /// RFC 8555 §7.4 / catalog #51: the CSR names (SANs, plus the CN if any) must be exactly the
-/// order's identifiers — no missing name, no extra one.
+/// order's identifiers — no missing name, no extra one, and no case variant: each name is
+/// compared byte for byte with the identifier values the client sent in newOrder ("the exact
+/// same set of requested identifiers"); IP addresses are in canonical text on both sides.
 /// An IP address is a dNSName only with `legacy_ip` (`identifiers.legacy_ip_identifiers`), and
 /// the CN only when it is one of the order's IP identifiers (lego's CN).
 fn check_csr_names(
     csr: &ValidatedCsr,
-    wanted: &BTreeSet<String>,
+    order: &OrderRecord,
     legacy_ip: bool,
 ) -> Result<(), Problem> {
-    legacy_ip::check_csr_dns_names(csr.dns_names(), wanted, legacy_ip)?;
-    if let Some(cn) = csr.common_name() {
-        legacy_ip::check_ip_common_name(cn, wanted)?;
-    }
-    let mut names: BTreeSet<String> = csr
-        .dns_names()
+    let wanted: BTreeSet<&str> = order.identifiers.iter().map(|i| i.value.as_str()).collect();
+    let ips: BTreeSet<String> = order
+        .identifiers
         .iter()
-        .map(|n| n.to_ascii_lowercase())
+        .filter(|i| i.kind == "ip")
+        .map(|i| i.value.clone())
         .collect();
+    legacy_ip::check_csr_dns_names(csr.dns_names(), &ips, legacy_ip)?;
+    if let Some(cn) = csr.common_name() {
+        legacy_ip::check_ip_common_name(cn, &ips)?;
+    }
+    let mut names: BTreeSet<String> = csr.dns_names().iter().cloned().collect();
     names.extend(csr.ip_addrs().iter().map(IpAddr::to_string));
     if let Some(cn) = csr.common_name() {
-        let cn = name_of(cn);
-        if !names.is_empty() && !names.contains(&cn) {
+        if !names.is_empty() && !names.contains(cn) {
             return Err(Problem::new(
                 ProblemType::BadCsr,
                 format!("the CSR common name {cn:?} is not among its subjectAltNames"),
             ));
         }
-        names.insert(cn);
+        names.insert(cn.to_owned());
     }
-    if &names == wanted {
+    if names.iter().map(String::as_str).eq(wanted.iter().copied()) {
         return Ok(());
     }
-    let missing: Vec<&String> = wanted.difference(&names).collect();
-    let extra: Vec<&String> = names.difference(wanted).collect();
+    let missing: Vec<&&str> = wanted.iter().filter(|w| !names.contains(**w)).collect();
+    let extra: Vec<&String> = names
+        .iter()
+        .filter(|n| !wanted.contains(n.as_str()))
+        .collect();
     Err(Problem::new(
         ProblemType::BadCsr,
         format!(
-            "the CSR names must be exactly the order identifiers (missing: {missing:?}, extra: {extra:?})"
+            "the CSR names must be exactly the order identifiers, as sent in newOrder \
+             (missing: {missing:?}, extra: {extra:?})"
         ),
     ))
 }
@@ -146,14 +147,25 @@ impl Acme {
         let der = b64::decode(&payload.csr)
             .map_err(|_| Problem::malformed("csr is not base64url-encoded DER"))?;
         let csr = ValidatedCsr::from_der(&der)?;
-        let wanted = wanted_names(&order)?;
-        check_csr_names(&csr, &wanted, self.settings.legacy_ip_identifiers)?;
+        check_csr_names(&csr, &order, self.settings.legacy_ip_identifiers)?;
         // RFC 8555 §11.1: "the server MUST verify that the public key in a CSR is not the same
         // as the public key of the account key pair".
         if csr.spki_der() == auth.key().spki_der().as_slice() {
             return Err(Problem::new(
                 ProblemType::BadCsr,
                 "the CSR public key must not be the account key",
+            ));
+        }
+        // Catalog #52: nor the key of any other account of this server.
+        if let Some(jwk) = crate::acme::csr_key::csr_key_as_jwk(&csr)
+            && self
+                .store
+                .read(|r| r.account_by_thumbprint(&jwk.thumbprint()))?
+                .is_some()
+        {
+            return Err(Problem::new(
+                ProblemType::BadCsr,
+                "the CSR public key is the key of an ACME account; use a separate certificate key",
             ));
         }
         // Catalog #62: a clock set back before the CA certificate's notBefore (no RTC, NTP
@@ -388,30 +400,12 @@ impl Acme {
         leaf: &[u8],
         reported_serial: Option<&str>,
     ) -> Result<OrderRecord, IssueError> {
-        let info = pki::cert_info(leaf)
-            .map_err(|e| Problem::internal("the CA returned an unparsable certificate", &e))?;
-        let mut names: BTreeSet<String> = info
-            .dns_names
-            .iter()
-            .map(|n| n.to_ascii_lowercase())
-            .collect();
-        names.extend(info.ip_addrs.iter().map(IpAddr::to_string));
-        // RFC 8738 §3: an IP identifier is certified as an iPAddress, never as a dNSName (a
-        // CA that copies a legacy CSR's IP dNSName verbatim fails here).
-        let ip_as_dns = legacy_ip::ip_text_dns_name(&info.dns_names).is_some();
-        if info.spki_der != csr.spki_der() || &names != wanted || ip_as_dns {
-            return Err(Problem::internal(
-                "the CA returned a certificate that does not match the request",
-                &format!(
-                    "order {}, serial {}, names {names:?}",
-                    order.id, info.serial
-                ),
-            )
-            .into());
-        }
-        pki::verify_issued_by(leaf, &self.issuer.der).map_err(|e| {
-            Problem::internal("the CA returned a certificate not signed by its issuer", &e)
-        })?;
+        // Catalog #57: never serve what was not asked for.
+        let info = issued::check_returned_leaf(leaf, csr, wanted, &self.issuer.der, now())
+            .map_err(|p| {
+                log::error!("order {}: {}", order.id, p.detail);
+                p
+            })?;
         if let Some(reported) = reported_serial
             && reported != info.serial
         {
@@ -516,16 +510,5 @@ fn status_name(s: OrderStatus) -> &'static str {
         OrderStatus::Processing => "processing",
         OrderStatus::Valid => "valid",
         OrderStatus::Invalid => "invalid",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn canonical_names() {
-        assert_eq!(name_of("App.Lan"), "app.lan");
-        assert_eq!(name_of("192.168.1.1"), "192.168.1.1");
     }
 }

@@ -159,9 +159,10 @@ fn check_label(label: &str) -> Result<(), IdentifierError> {
         return Err(Malformed("DNS label must not start or end with a hyphen"));
     }
     if label.get(2..4) == Some("--") {
-        // RFC 8555 §7.1.4 asks servers to validate "xn--" labels; we accept only the xn--
-        // prefix and check that what follows is non-empty punycode-shaped text.
-        if !label.starts_with("xn--") || label.len() == 4 {
+        // RFC 8555 §7.1.4 asks servers to validate "xn--" labels: only the xn-- prefix is
+        // allowed there, and what follows must decode as Punycode (RFC 3492) into a non-ASCII
+        // label (catalog #35).
+        if !label.starts_with("xn--") || !crate::acme::punycode::is_valid_a_label(label) {
             return Err(Malformed(
                 "DNS label with \"--\" in positions 3-4 must be a valid \"xn--\" A-label",
             ));
@@ -194,6 +195,8 @@ mod tests {
             "a b.lan",
             "ab--c.lan",
             "xn--.lan",
+            "xn--a.lan",
+            "xn--abc-.lan",
             "1.2.3.4",
             "a.123",
         ] {

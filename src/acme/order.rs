@@ -231,14 +231,13 @@ impl Acme {
         if identifiers.is_empty() {
             return Err(Problem::malformed("an order needs at least one identifier"));
         }
+        // Catalog #35: too many identifiers is a malformed request (as Boulder answers it),
+        // not a refusal of any one identifier.
         if identifiers.len() > self.settings.max_identifiers {
-            return Err(Problem::new(
-                ProblemType::RejectedIdentifier,
-                format!(
-                    "an order may hold at most {} identifiers",
-                    self.settings.max_identifiers
-                ),
-            ));
+            return Err(Problem::malformed(format!(
+                "an order may hold at most {} identifiers",
+                self.settings.max_identifiers
+            )));
         }
         let mut out: Vec<Normalized> = Vec::with_capacity(identifiers.len());
         let mut subs = Vec::new();

@@ -11,6 +11,7 @@ use ring::signature::{
 use serde::{Deserialize, Deserializer};
 
 use crate::jose::{Alg, JwsError, b64, ec};
+use crate::pki::fermat::FERMAT_ROUNDS;
 
 /// A validated public key: the curve point is on its curve, the Ed25519 key is canonical and
 /// not of small order, the RSA modulus is 2048, 3072 or 4096 bits with exponent 65537.
@@ -106,11 +107,16 @@ impl Jwk {
         }
         let raw =
             RawJwk::deserialize(v).map_err(|_| JwsError::BadPublicKey("invalid JWK member"))?;
-        Jwk::from_raw(&raw)
+        Jwk::check(&raw, false)
     }
 
-    /// Validates a JWK already deserialized (from a protected header).
+    /// Validates a JWK already deserialized (from a protected header): a key a client offers,
+    /// so the full policy applies, including the Fermat check of RSA moduli.
     pub(crate) fn from_raw(raw: &RawJwk) -> Result<Jwk, JwsError> {
+        Jwk::check(raw, true)
+    }
+
+    fn check(raw: &RawJwk, fermat: bool) -> Result<Jwk, JwsError> {
         // RFC 7515 §4.1.3: "jwk" is "the public key"; RFC 8555 §6.2 badPublicKey.
         if raw.d || raw.p || raw.q || raw.dp || raw.dq || raw.qi || raw.oth || raw.k {
             return Err(JwsError::BadPublicKey("JWK contains private key members"));
@@ -150,6 +156,14 @@ impl Jwk {
                 let n = member(raw.n.as_ref(), "RSA n must be base64url")?;
                 let e = member(raw.e.as_ref(), "RSA e must be base64url")?;
                 check_rsa(&n, &e)?;
+                // Security catalog #22/#53, decision 7: a key offered in a request (`jwk`) must
+                // not have primes Fermat's method finds. Stored account keys passed this when
+                // they were registered, so `from_json` (every `kid` request) skips the cost.
+                if fermat && crate::pki::fermat::factors_too_close(&n, FERMAT_ROUNDS) {
+                    return Err(JwsError::BadPublicKey(
+                        "RSA modulus factors are too close together (Fermat)",
+                    ));
+                }
                 Jwk::Rsa { n, e }
             }
             _ => return Err(JwsError::BadPublicKey("unsupported key type")),
@@ -339,6 +353,12 @@ fn check_rsa(n: &[u8], e: &[u8]) -> Result<(), JwsError> {
     }
     if e != [0x01, 0x00, 0x01] {
         return Err(JwsError::BadPublicKey("RSA exponent must be 65537"));
+    }
+    // Security catalog #22/#53: an honest modulus has no prime factor below 752.
+    if crate::pki::fermat::has_small_prime_factor(n) {
+        return Err(JwsError::BadPublicKey(
+            "RSA modulus has a small prime factor",
+        ));
     }
     Ok(())
 }
@@ -641,6 +661,37 @@ mod tests {
                 "RSA exponent must be 65537"
             );
         }
+    }
+
+    // Security catalog #22/#53, decision 7: an RSA key whose primes Fermat's method finds
+    // (src/pki/testdata/fermat.py) is refused when offered in a request, and is accepted by
+    // `from_json` (stored keys, registered before; see `from_raw`). An honest key passes both.
+    #[test]
+    fn catalog_53_fermat_close_rsa_account_key() {
+        let pair = ring::rsa::KeyPair::from_pkcs8(include_bytes!("../pki/testdata/fermat.pk8.der"))
+            .unwrap();
+        let public: ring::rsa::PublicKeyComponents<Vec<u8>> = pair.public().into();
+        let weak = json!({"kty": "RSA", "n": b64::encode(&public.n), "e": b64::encode(&public.e)});
+        let raw = RawJwk::deserialize(&weak).unwrap();
+        assert_eq!(
+            Jwk::from_raw(&raw),
+            Err(JwsError::BadPublicKey(
+                "RSA modulus factors are too close together (Fermat)"
+            ))
+        );
+        let good = TestKey::rsa().jwk();
+        assert!(Jwk::from_raw(&RawJwk::deserialize(&good).unwrap()).is_ok());
+        // A same-length odd modulus with a small prime factor (the honest one minus 2·k).
+        let mut n = b64::decode(good["n"].as_str().unwrap()).unwrap();
+        while !crate::pki::fermat::has_small_prime_factor(&n) {
+            let last = n.len() - 1;
+            assert!(n[last] >= 2, "fixture-specific loop");
+            n[last] -= 2;
+        }
+        assert_eq!(
+            bad_key(&with(good, "n", json!(b64::encode(&n)))),
+            "RSA modulus has a small prime factor"
+        );
     }
 
     // Security catalog #17, RFC 8555 §6.2: unsupported key types and curves are badPublicKey.

@@ -180,6 +180,15 @@ pub(crate) fn check_key<'a>(
                 "RSA modulus must be 2048, 3072 or 4096 bits",
             ));
         }
+        if crate::pki::fermat::has_small_prime_factor(n) {
+            return Err(CsrError::WeakKey("RSA modulus has a small prime factor"));
+        }
+        // Catalog #53 / decision 7: primes close enough for Fermat's method to factor n.
+        if crate::pki::fermat::factors_too_close(n, crate::pki::fermat::FERMAT_ROUNDS) {
+            return Err(CsrError::WeakKey(
+                "RSA modulus factors are too close together (Fermat)",
+            ));
+        }
         Ok((KeyKind::Rsa(bits), key))
     } else {
         Err(CsrError::UnsupportedKey(
@@ -640,6 +649,59 @@ mod tests {
         assert!(matches!(err, CsrError::UnsupportedKey(_)), "{err:?}");
         let err = ValidatedCsr::from_der(include_bytes!("testdata/secp256k1.der")).unwrap_err();
         assert!(matches!(err, CsrError::UnsupportedKey(_)), "{err:?}");
+    }
+
+    // Catalog #53 / decision 7: an RSA-2048 key whose primes differ by < 2^500 (made by
+    // testdata/fermat.py), correctly self-signed, is refused for its key alone.
+    #[test]
+    fn catalog_53_fermat_close_factors() {
+        let err = ValidatedCsr::from_der(include_bytes!("testdata/fermat.der")).unwrap_err();
+        assert_eq!(
+            err,
+            CsrError::WeakKey("RSA modulus factors are too close together (Fermat)")
+        );
+        // An honest RSA-2048 key passes the same check.
+        assert!(ValidatedCsr::from_der(RSA2048).is_ok());
+    }
+
+    // Catalog #53: the RSA-2048 fixture with its modulus replaced by a multiple of 3 of the
+    // same length is refused for its key (before its now-broken signature is looked at).
+    #[test]
+    fn catalog_53_small_prime_factor() {
+        let csr = CertReq::from_der(RSA2048).unwrap();
+        let key = csr.info.public_key.subject_public_key.raw_bytes();
+        let rsa = RsaPublicKey::from_der(key).unwrap();
+        let n = rsa.modulus.as_bytes().to_vec();
+        // n − (n mod 3) − 3·k, odd and divisible by 3, same bit length.
+        let mut m = n.clone();
+        let rem = n.iter().fold(0u32, |r, &b| (r * 256 + u32::from(b)) % 3);
+        let mut sub = rem
+            + if (u32::from(n[n.len() - 1]) + 3 - rem) % 2 == 0 {
+                3
+            } else {
+                0
+            };
+        for byte in m.iter_mut().rev() {
+            let v = i32::from(*byte) - (sub % 256) as i32;
+            sub /= 256;
+            if v < 0 {
+                *byte = (v + 256) as u8;
+                sub += 1;
+            } else {
+                *byte = v as u8;
+            }
+        }
+        assert!(crate::pki::fermat::has_small_prime_factor(&m));
+        let mut der = RSA2048.to_vec();
+        let at = der
+            .windows(n.len())
+            .position(|w| w == n.as_slice())
+            .unwrap();
+        der[at..at + n.len()].copy_from_slice(&m);
+        assert_eq!(
+            ValidatedCsr::from_der(&der).unwrap_err(),
+            CsrError::WeakKey("RSA modulus has a small prime factor")
+        );
     }
 
     // Catalog #49: trailing bytes, truncation, PEM instead of DER, empty input.
