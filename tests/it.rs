@@ -3,7 +3,12 @@
 //! submodules (CONVENTIONS #9); the real-client interop tests live in `tests/interop.rs`.
 
 // Tests may unwrap and panic: a panic is how a test fails.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 // A crate root's submodules resolve next to it, hence the explicit paths into `tests/it/`.
 #[path = "it/acme_flow.rs"]

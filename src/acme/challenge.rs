@@ -390,12 +390,20 @@ fn record_outcome(
                     .and_then(|d| d.as_str())
                     .unwrap_or_default()
                     .to_owned();
-                p["subproblems"] = serde_json::json!([{
+                let sub = serde_json::json!([{
                     "type": p.get("type").cloned().unwrap_or_default(),
                     "detail": detail,
                     "identifier": authz.identifier,
                 }]);
-                p["detail"] = format!("{}: {detail}", authz.identifier.value).into();
+                // A problem document is always an object (`Problem::to_json`); `as_object_mut`
+                // instead of `p[…] =`, which would panic on anything else (catalog #60).
+                if let Some(obj) = p.as_object_mut() {
+                    obj.insert("subproblems".into(), sub);
+                    obj.insert(
+                        "detail".into(),
+                        format!("{}: {detail}", authz.identifier.value).into(),
+                    );
+                }
                 p
             });
         }
