@@ -204,6 +204,10 @@ impl Acme {
         };
         let attempts = self.settings.validation_attempts.max(1);
         for attempt in 1..=attempts {
+            // Chaos mode (test-only): the query comes a random while later; clients poll.
+            if let Some(delay) = self.chaos.validation_delay() {
+                async_io::Timer::after(delay).await;
+            }
             let result = self
                 .validator
                 .run_attempt(
