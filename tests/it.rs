@@ -17,10 +17,14 @@ mod acme_flow;
 mod appliance;
 #[path = "it/challenges.rs"]
 mod challenges;
+#[path = "it/chaos.rs"]
+mod chaos;
 #[path = "it/cli.rs"]
 mod cli;
 #[path = "it/lifecycle.rs"]
 mod lifecycle;
+#[path = "it/panic.rs"]
+mod panic;
 #[path = "it/restart.rs"]
 mod restart;
 #[path = "it/support/mod.rs"]
