@@ -28,7 +28,7 @@ mod inert {
             Chaos
         }
         #[inline(always)]
-        pub(crate) fn reject_valid_nonce(&self) -> bool {
+        pub(crate) fn reject_valid_nonce(&self, _client: impl FnOnce() -> String) -> bool {
             false
         }
         #[inline(always)]
@@ -46,6 +46,7 @@ mod inert {
 
 #[cfg(debug_assertions)]
 mod active {
+    use std::collections::HashMap;
     use std::sync::Mutex;
     use std::time::Duration;
 
@@ -57,6 +58,9 @@ mod active {
     /// decisions of one knob do not depend on how often the others were asked).
     pub(crate) struct Chaos {
         bad_nonce_percent: u8,
+        bad_nonce_max_in_a_row: u32,
+        /// Refusals in a row per client key (reset by a request that passes).
+        refused_in_a_row: Mutex<HashMap<String, u32>>,
         validation_delay_max_ms: u64,
         authz_reuse_percent: u8,
         panic_path: Option<String>,
@@ -72,9 +76,11 @@ mod active {
             let seed = c.seed.unwrap_or_else(random_seed);
             if config.is_some() {
                 log::warn!(
-                    "CHAOS MODE (test-only): {}% of valid nonces refused, validations delayed \
-                     0-{} ms, {}% authorization reuse, panic path {:?}, seed {seed}",
+                    "CHAOS MODE (test-only): {}% of valid nonces refused (at most {} in a row \
+                     per client), validations delayed 0-{} ms, {}% authorization reuse, panic \
+                     path {:?}, seed {seed}",
                     c.bad_nonce_percent,
+                    c.bad_nonce_max_in_a_row,
                     c.validation_delay_max_ms,
                     c.authz_reuse_percent,
                     c.panic_path.as_deref().unwrap_or("none"),
@@ -82,6 +88,8 @@ mod active {
             }
             Chaos {
                 bad_nonce_percent: c.bad_nonce_percent.min(100),
+                bad_nonce_max_in_a_row: c.bad_nonce_max_in_a_row.max(1),
+                refused_in_a_row: Mutex::new(HashMap::new()),
                 validation_delay_max_ms: c.validation_delay_max_ms,
                 authz_reuse_percent: c.authz_reuse_percent.min(100),
                 panic_path: c.panic_path,
@@ -91,13 +99,32 @@ mod active {
             }
         }
 
-        /// Whether to refuse this valid (already redeemed) nonce with `badNonce`.
-        pub(crate) fn reject_valid_nonce(&self) -> bool {
-            let hit = roll(&self.nonce_rng, self.bad_nonce_percent);
-            if hit {
-                log::info!("chaos: refusing a valid nonce with badNonce");
+        /// Whether to refuse this valid (already redeemed) nonce with `badNonce`. `client`
+        /// names the signing key (its thumbprint; asked only when refusals are on): after
+        /// `bad_nonce_max_in_a_row` refusals in a row, that key's next request passes.
+        pub(crate) fn reject_valid_nonce(&self, client: impl FnOnce() -> String) -> bool {
+            if self.bad_nonce_percent == 0 {
+                return false;
             }
-            hit
+            let client = client();
+            let mut counts = self
+                .refused_in_a_row
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let in_a_row = counts.get(&client).copied().unwrap_or(0);
+            if in_a_row >= self.bad_nonce_max_in_a_row
+                || !roll(&self.nonce_rng, self.bad_nonce_percent)
+            {
+                counts.remove(&client);
+                return false;
+            }
+            // Bounded memory: test servers see few clients; forgetting only allows one more.
+            if counts.len() >= 4096 {
+                counts.clear();
+            }
+            counts.insert(client, in_a_row + 1);
+            log::info!("chaos: refusing a valid nonce with badNonce");
+            true
         }
 
         /// How long a validation attempt waits first (`None`: delays are off).
@@ -183,7 +210,7 @@ mod active {
         #[test]
         fn off_by_default() {
             let c = Chaos::from_config(None);
-            assert!((0..1000).all(|_| !c.reject_valid_nonce() && !c.reuse_authz()));
+            assert!((0..1000).all(|_| !c.reject_valid_nonce(|| "k".into()) && !c.reuse_authz()));
             assert_eq!(c.validation_delay(), None);
             assert!(!c.panics_on("/"));
             c.panic_if_targeted("/");
@@ -197,9 +224,12 @@ mod active {
             for pct in [0u8, 5, 20, 50, 90, 100] {
                 let c = chaos(|c| {
                     c.bad_nonce_percent = pct;
+                    c.bad_nonce_max_in_a_row = 10_000;
                     c.authz_reuse_percent = pct;
                 });
-                let nonces = (0..10_000).filter(|_| c.reject_valid_nonce()).count();
+                let nonces = (0..10_000)
+                    .filter(|_| c.reject_valid_nonce(|| "k".into()))
+                    .count();
                 let reuses = (0..10_000).filter(|_| c.reuse_authz()).count();
                 let want = usize::from(pct) * 100;
                 for got in [nonces, reuses] {
@@ -211,16 +241,43 @@ mod active {
             }
         }
 
+        // RFC 8555 §6.5 says clients retry; certbot's acme library retries exactly once. With
+        // `bad_nonce_max_in_a_row = 1` a key is never refused twice in a row, even at 100 %;
+        // other keys keep their own count.
+        #[test]
+        fn refusals_in_a_row_are_capped_per_client() {
+            let c = chaos(|c| c.bad_nonce_percent = 100);
+            let a: Vec<bool> = (0..6)
+                .map(|_| c.reject_valid_nonce(|| "a".into()))
+                .collect();
+            assert_eq!(a, [true, false, true, false, true, false]);
+            assert!(c.reject_valid_nonce(|| "b".into()));
+            assert!(c.reject_valid_nonce(|| "a".into()));
+            assert!(!c.reject_valid_nonce(|| "b".into()));
+            let c = chaos(|c| {
+                c.bad_nonce_percent = 100;
+                c.bad_nonce_max_in_a_row = 3;
+            });
+            let a: Vec<bool> = (0..8)
+                .map(|_| c.reject_valid_nonce(|| "a".into()))
+                .collect();
+            assert_eq!(a, [true, true, true, false, true, true, true, false]);
+            // Off: the client key is never even computed.
+            let off = chaos(|_| ());
+            assert!(!off.reject_valid_nonce(|| unreachable!("not asked when off")));
+        }
+
         // Same seed, same decisions: a failing chaos run can be replayed.
         #[test]
         fn seeded_runs_repeat() {
             let run = || {
                 let c = chaos(|c| {
                     c.bad_nonce_percent = 30;
+                    c.bad_nonce_max_in_a_row = 3;
                     c.validation_delay_max_ms = 500;
                 });
                 (0..64)
-                    .map(|_| (c.reject_valid_nonce(), c.validation_delay()))
+                    .map(|_| (c.reject_valid_nonce(|| "k".into()), c.validation_delay()))
                     .collect::<Vec<_>>()
             };
             assert_eq!(run(), run());

@@ -138,7 +138,7 @@ impl Acme {
         let nonce_ok = jws.nonce().is_some_and(|n| self.nonces.redeem(n));
         // Chaos mode (test-only, Pebble's nonce rejection): a valid nonce, already consumed,
         // refused all the same; the error response carries a fresh Replay-Nonce.
-        if !nonce_ok || self.chaos.reject_valid_nonce() {
+        if !nonce_ok || self.chaos.reject_valid_nonce(|| jws.key().thumbprint()) {
             return Err(Problem::new(
                 ProblemType::BadNonce,
                 "JWS has an invalid anti-replay nonce",

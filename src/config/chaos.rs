@@ -12,7 +12,7 @@ pub(crate) const COMPILED_IN: bool = cfg!(debug_assertions);
 
 /// `[chaos]` (test-only): misbehaviours a strict ACME server may show, so that client
 /// interop tests prove the clients cope with them.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 // Release builds only parse the section (to refuse it); they never read its values.
 #[cfg_attr(not(debug_assertions), allow(dead_code))]
@@ -20,6 +20,9 @@ pub(crate) struct ChaosConfig {
     /// Share (0–100 %) of valid nonces refused with `badNonce` (consumed all the same; the
     /// error carries a fresh Replay-Nonce, RFC 8555 §6.5).
     pub(crate) bad_nonce_percent: u8,
+    /// Refusals in a row for one client key before its next request passes (default 1:
+    /// certbot's acme library retries `badNonce` exactly once; lego retries more).
+    pub(crate) bad_nonce_max_in_a_row: u32,
     /// Each validation attempt waits a random 0..=N ms before it queries the client.
     pub(crate) validation_delay_max_ms: u64,
     /// Share (0–100 %) of new authorizations replaced by a still-valid authorization of the
@@ -29,6 +32,19 @@ pub(crate) struct ChaosConfig {
     pub(crate) panic_path: Option<String>,
     /// Seed of the chaos random numbers (fixed = reproducible runs); default: random.
     pub(crate) seed: Option<u64>,
+}
+
+impl Default for ChaosConfig {
+    fn default() -> Self {
+        ChaosConfig {
+            bad_nonce_percent: 0,
+            bad_nonce_max_in_a_row: 1,
+            validation_delay_max_ms: 0,
+            authz_reuse_percent: 0,
+            panic_path: None,
+            seed: None,
+        }
+    }
 }
 
 /// Checks `[chaos]`; `compiled_in` is [`COMPILED_IN`] (a parameter so the release-build
@@ -46,6 +62,9 @@ pub(crate) fn check(chaos: Option<&ChaosConfig>, compiled_in: bool) -> Result<()
     }
     if c.bad_nonce_percent > 100 {
         return Err(err("chaos.bad_nonce_percent", "must be between 0 and 100"));
+    }
+    if c.bad_nonce_max_in_a_row == 0 {
+        return Err(err("chaos.bad_nonce_max_in_a_row", "must be at least 1"));
     }
     if c.authz_reuse_percent > 100 {
         return Err(err(
@@ -78,10 +97,23 @@ mod tests {
     // A release build (compiled_in = false) refuses the section with one clear line.
     #[test]
     fn release_build_refuses_chaos_section() {
-        let config = Config::parse("[chaos]\nbad_nonce_percent = 20\n").unwrap();
-        let e = check(config.chaos.as_ref(), false).unwrap_err().to_string();
+        let chaos = ChaosConfig {
+            bad_nonce_percent: 20,
+            ..ChaosConfig::default()
+        };
+        let e = check(Some(&chaos), false).unwrap_err().to_string();
         assert!(e.starts_with("chaos: test-only section"), "{e}");
         assert!(!e.contains('\n'), "{e}");
+        // An empty section is refused too: its mere presence asks for chaos.
+        assert!(check(Some(&ChaosConfig::default()), false).is_err());
+        // What this build does with it, end to end through the parser.
+        let parsed = Config::parse("[chaos]\nbad_nonce_percent = 20\n");
+        if COMPILED_IN {
+            assert!(parsed.is_ok());
+        } else {
+            let e = parsed.unwrap_err().to_string();
+            assert!(e.starts_with("chaos: test-only section"), "{e}");
+        }
         // Without the section a release build has nothing to refuse.
         let plain = Config::parse("").unwrap();
         assert!(plain.chaos.is_none());
@@ -106,6 +138,7 @@ mod tests {
         for (text, key) in [
             ("bad_nonce_percent = 101", "chaos.bad_nonce_percent"),
             ("authz_reuse_percent = 101", "chaos.authz_reuse_percent"),
+            ("bad_nonce_max_in_a_row = 0", "chaos.bad_nonce_max_in_a_row"),
             (
                 "validation_delay_max_ms = 60001",
                 "chaos.validation_delay_max_ms",

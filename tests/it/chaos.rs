@@ -17,11 +17,12 @@ const REFUSED: &str = "chaos: refusing a valid nonce with badNonce";
 #[test]
 fn s6_5_bad_nonce_chaos_client_retries() {
     let env = Env::with_config(Some(
-        "[chaos]\nbad_nonce_percent = 50\nvalidation_delay_max_ms = 300\nseed = 1\n",
+        "[chaos]\nbad_nonce_percent = 50\nbad_nonce_max_in_a_row = 3\n\
+         validation_delay_max_ms = 300\nseed = 1\n",
     ));
     let mut acme = Acme::new(&env.server);
-    // 50 % per try: 20 retries fail with odds 2⁻²¹ per request.
-    acme.bad_nonce_retries = 20;
+    // At most 3 refusals in a row per key: 3 retries always get through.
+    acme.bad_nonce_retries = 3;
     acme.new_account();
     let issued = acme.issue(&[Identifier::dns("chaos.example.test")], None, &env.http01);
     assert!(!issued.chain_der.is_empty());
