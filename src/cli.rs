@@ -250,6 +250,8 @@ fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
     let map_size = usize::try_from(config.server.map_size_mib << 20).unwrap_or(usize::MAX);
     let store = Store::open(&data_dir.join("db"), map_size)
         .map_err(|e| format!("cannot open the store in {}: {e}", data_dir.display()))?;
+    // Without acme_sync nothing drains the outbox: do not fill it.
+    crate::store::set_sync_outbox(config.ca.sync.unwrap_or(config.ca.endpoint.is_some()));
 
     let zmq_ctx = zmq::Context::new();
     let (endpoint, embedded) = match &config.ca.endpoint {
@@ -361,6 +363,7 @@ fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
                 finalize_wait: Duration::from_secs(config.ca.finalize_wait_secs),
                 issue_deadline: Duration::from_secs(config.ca.issue_deadline_secs),
                 identifier_policy,
+                legacy_ip_identifiers: config.identifiers.legacy_ip_identifiers,
                 require_eab: config.acme.require_eab,
                 terms_of_service: config.acme.terms_of_service.clone(),
                 website: config.acme.website.clone(),
@@ -435,6 +438,16 @@ fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
             config.server.listen
         );
         log::info!("ACME directory: {}", urls.directory());
+        log::info!(
+            "challenge validation: {} attempt(s), settled within {} s (RFC 8555 §8.2)",
+            config.validation.attempts,
+            crate::validate::retry::retry_window(
+                config.validation.attempts,
+                Duration::from_secs(config.validation.attempt_timeout_secs),
+                Duration::from_secs(config.validation.retry_delay_secs),
+            )
+            .as_secs()
+        );
         log::info!(
             "CA certificate for clients to trust: {}",
             issuer_path.display()

@@ -119,8 +119,9 @@ fn endpoint(path: &str) -> &'static str {
 }
 
 /// Wraps the ACME handler: counts requests by endpoint and status, tracks the requests in
-/// flight, and logs one line per request (method, endpoint, resource id from the path, status,
-/// time) — never the body, so never key material.
+/// flight, and logs one line per request (method, endpoint, resource id from the path, the
+/// account that signed the request and the order it concerns as the handler recorded them in
+/// [`LogNote`](crate::http::LogNote), status, time) — never the body, so never key material.
 pub(crate) fn instrument(inner: Handler) -> Handler {
     Arc::new(move |req: Request| {
         let inner = Arc::clone(&inner);
@@ -145,6 +146,7 @@ pub(crate) fn instrument(inner: Handler) -> Handler {
                 Method::Post => "POST",
                 Method::Other(_) => "OTHER",
             };
+            let note = req.log.clone();
             METRICS.in_flight.fetch_add(1, Ordering::Relaxed);
             let resp = inner(req).await;
             METRICS.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -152,8 +154,10 @@ pub(crate) fn instrument(inner: Handler) -> Handler {
                 let mut map = METRICS.requests.lock().unwrap_or_else(|p| p.into_inner());
                 *map.entry((name, resp.status)).or_insert(0) += 1;
             }
+            let account = note.get("account").unwrap_or_else(|| "-".to_owned());
+            let order = note.get("order").unwrap_or_else(|| "-".to_owned());
             log::info!(
-                "{method} {name} id={id} -> {} ({} ms)",
+                "{method} {name} id={id} account={account} order={order} -> {} ({} ms)",
                 resp.status,
                 started.elapsed().as_millis()
             );

@@ -15,17 +15,27 @@
 mod acme_flow;
 #[path = "it/appliance.rs"]
 mod appliance;
+#[path = "it/catalog_http.rs"]
+mod catalog_http;
+#[path = "it/catalog_jws.rs"]
+mod catalog_jws;
 #[path = "it/challenges.rs"]
 mod challenges;
 #[path = "it/chaos.rs"]
 mod chaos;
 #[path = "it/cli.rs"]
 mod cli;
+#[path = "it/legacy_ip.rs"]
+mod legacy_ip;
 #[path = "it/lifecycle.rs"]
 mod lifecycle;
 #[path = "it/panic.rs"]
 mod panic;
+#[path = "it/request_log.rs"]
+mod request_log;
 #[path = "it/restart.rs"]
 mod restart;
 #[path = "it/support/mod.rs"]
 mod support;
+#[path = "it/sync_outbox.rs"]
+mod sync_outbox;

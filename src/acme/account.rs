@@ -112,6 +112,7 @@ impl Acme {
         let payload: NewAccount = auth.payload()?;
         let thumbprint = auth.key().thumbprint();
         if let Some(existing) = self.store.read(|r| r.account_by_thumbprint(&thumbprint))? {
+            req.log.set("account", &existing.id);
             // RFC 8555 §7.3.6: "the server MUST NOT accept further requests authorized by
             // that account's key" — not even a lookup (catalog #29; Boulder does the same).
             if existing.status != AccountStatus::Valid {
@@ -190,6 +191,7 @@ impl Acme {
             .await;
         match outcome {
             Ok(Ok(created)) => {
+                req.log.set("account", &created.id);
                 match &eab_kid {
                     Some(kid) => {
                         log::info!("account {} created, bound to EAB key {kid}", created.id)
@@ -198,7 +200,10 @@ impl Acme {
                 }
                 Ok(self.account_view(&created, 201))
             }
-            Ok(Err(NotCreated::Exists(existing))) => Ok(self.account_view(&existing, 200)),
+            Ok(Err(NotCreated::Exists(existing))) => {
+                req.log.set("account", &existing.id);
+                Ok(self.account_view(&existing, 200))
+            }
             Ok(Err(NotCreated::EabUsed)) => Err(Problem::unauthorized(
                 "the External Account Binding key has already been used or was revoked",
             )),
@@ -207,6 +212,7 @@ impl Acme {
                     .store
                     .read(|r| r.account_by_thumbprint(&record.thumbprint))?
                     .ok_or_else(|| Problem::internal("account index conflict", &"no account"))?;
+                req.log.set("account", &existing.id);
                 Ok(self.account_view(&existing, 200))
             }
             Err(e) => Err(e.into()),

@@ -74,6 +74,7 @@ impl Acme {
         let auth = self.authenticate(req, path, KeyStyle::Kid)?;
         let account = auth.account()?;
         let authz = self.authz_of(self.store.read(|r| r.authz(id))?, &account.id)?;
+        req.log.set("order", &authz.order_id);
         if auth.is_post_as_get() {
             return Ok(self.authz_view_response(&authz, 200));
         }

@@ -63,6 +63,7 @@ impl Acme {
                 "this certificate belongs to another account",
             ));
         }
+        req.log.set("order", &cert.order_id);
         let resp = if wants_der(req.header("accept")) {
             let leaf = pki::pem_to_ders(&cert.chain_pem)
                 .ok()

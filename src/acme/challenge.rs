@@ -64,6 +64,7 @@ impl Acme {
         let auth = self.authenticate(req, path, KeyStyle::Kid)?;
         let account = auth.account()?.clone();
         let authz = self.authz_of(self.store.read(|r| r.authz_by_challenge(id))?, &account.id)?;
+        req.log.set("order", &authz.order_id);
         let challenge = authz
             .challenges
             .iter()

@@ -14,10 +14,10 @@ use async_io::Timer;
 use futures_lite::FutureExt as _;
 use serde::Deserialize;
 
-use crate::acme::identifier;
 use crate::acme::problem::{Problem, ProblemType};
 use crate::acme::request::KeyStyle;
 use crate::acme::{Acme, ids, now, state};
+use crate::acme::{identifier, legacy_ip};
 use crate::ca::CaError;
 use crate::http::{Request, Response};
 use crate::jose::b64;
@@ -75,7 +75,17 @@ fn name_of(text: &str) -> String {
 
 /// RFC 8555 §7.4 / catalog #51: the CSR names (SANs, plus the CN if any) must be exactly the
 /// order's identifiers — no missing name, no extra one.
-fn check_csr_names(csr: &ValidatedCsr, wanted: &BTreeSet<String>) -> Result<(), Problem> {
+/// An IP address is a dNSName only with `legacy_ip` (`identifiers.legacy_ip_identifiers`), and
+/// the CN only when it is one of the order's IP identifiers (lego's CN).
+fn check_csr_names(
+    csr: &ValidatedCsr,
+    wanted: &BTreeSet<String>,
+    legacy_ip: bool,
+) -> Result<(), Problem> {
+    legacy_ip::check_csr_dns_names(csr.dns_names(), wanted, legacy_ip)?;
+    if let Some(cn) = csr.common_name() {
+        legacy_ip::check_ip_common_name(cn, wanted)?;
+    }
     let mut names: BTreeSet<String> = csr
         .dns_names()
         .iter()
@@ -118,6 +128,7 @@ impl Acme {
         let account = auth.account()?.clone();
         let payload: Finalize = auth.payload()?;
         let (order, authzs) = self.load_order(id, &account)?;
+        req.log.set("order", &order.id);
         let status = state::order_status(&order, &authzs, now());
         // RFC 8555 §7.4: "the server MUST return an error … of type orderNotReady" when the
         // order is not ready.
@@ -135,7 +146,7 @@ impl Acme {
             .map_err(|_| Problem::malformed("csr is not base64url-encoded DER"))?;
         let csr = ValidatedCsr::from_der(&der)?;
         let wanted = wanted_names(&order)?;
-        check_csr_names(&csr, &wanted)?;
+        check_csr_names(&csr, &wanted, self.settings.legacy_ip_identifiers)?;
         // RFC 8555 §11.1: "the server MUST verify that the public key in a CSR is not the same
         // as the public key of the account key pair".
         if csr.spki_der() == auth.key().spki_der().as_slice() {
@@ -192,7 +203,7 @@ impl Acme {
         let me = Arc::clone(self);
         self.executor
             .spawn(async move {
-                let done = me.run_issuance(intent).await;
+                let done = me.run_issuance(intent, false).await;
                 let _ = tx.try_send(done);
             })
             .detach();
@@ -214,12 +225,17 @@ impl Acme {
     /// intent's CSR, retrying while the CA is unreachable (timeout or transport error) with a
     /// capped backoff until `issue_deadline` after the order entered `processing`; any answer
     /// of the CA ends it. Returns the order as stored at the end (None if it was no longer
-    /// processing or the store failed).
+    /// processing or the store failed). `resumed`: the intent comes from before a restart, so
+    /// a `sign` for it may have reached the CA already (catalog #58, see `acme::adopt`).
     pub(crate) async fn run_issuance(
         self: Arc<Self>,
         intent: IssuanceIntent,
+        resumed: bool,
     ) -> Option<OrderRecord> {
         let mut backoff = Duration::from_secs(1);
+        // Whether an earlier `sign` for this intent may have been signed by the CA without
+        // its reply reaching us: then the CA is asked what it holds before signing again.
+        let mut may_have_reached = resumed;
         loop {
             let order = match self.store.read(|r| r.order(&intent.order_id)) {
                 Ok(Some(o)) if o.status == OrderStatus::Processing => o,
@@ -229,9 +245,12 @@ impl Acme {
                     return None;
                 }
             };
-            let result = match self.issue(&order, &intent).await {
+            let result = match self.issue(&order, &intent, may_have_reached).await {
                 Ok(done) => return Some(done),
-                Err(IssueError::Unreachable(e)) => e,
+                Err(IssueError::Unreachable(e)) => {
+                    may_have_reached = true;
+                    e
+                }
                 Err(IssueError::Failed(problem)) => {
                     return self.fail_order(&order.id, &problem).await;
                 }
@@ -266,7 +285,8 @@ impl Acme {
     }
 
     /// Catalog #58: at start-up, every order left in `processing` is resumed from its intent
-    /// (the CA is asked again), or failed with a reason when no intent was recorded.
+    /// (what the CA already signed for it is looked up and adopted, see `acme::adopt`; else the
+    /// CA is asked again), or failed with a reason when no intent was recorded.
     pub(crate) async fn resume_issuance(self: &Arc<Self>) {
         let stuck = match self
             .store
@@ -288,7 +308,7 @@ impl Acme {
                     let me = Arc::clone(self);
                     self.executor
                         .spawn(async move {
-                            me.run_issuance(intent).await;
+                            me.run_issuance(intent, true).await;
                         })
                         .detach();
                 }
@@ -307,16 +327,27 @@ impl Acme {
     }
 
     /// Asks the CA to sign, checks the answer (catalog #57) and stores the certificate with the
-    /// order's move to `valid`.
+    /// order's move to `valid`. When a `sign` for this intent `may_have_reached` the CA, what
+    /// the CA already holds is adopted if it is this order's certificate (catalog #58).
     async fn issue(
         &self,
         order: &OrderRecord,
         intent: &IssuanceIntent,
+        may_have_reached: bool,
     ) -> Result<OrderRecord, IssueError> {
         let wanted = wanted_names(order)?;
         let (_, csr_der) = der::pem::decode_vec(intent.csr_pem.as_bytes())
             .map_err(|e| Problem::internal("stored CSR unreadable", &e))?;
         let csr = ValidatedCsr::from_der(&csr_der)?;
+        if may_have_reached {
+            match self.adopt_lookup(order, intent, &csr, &wanted).await {
+                Ok(Some(leaf)) => {
+                    return self.record_issued(order, &csr, &wanted, &leaf, None).await;
+                }
+                Ok(None) => {}
+                Err(e) => return Err(IssueError::Unreachable(e)),
+            }
+        }
         let signed = match self.ca.sign(&intent.csr_pem, &intent.profile).await {
             Ok(s) => s,
             Err(e @ (CaError::Timeout | CaError::Transport(_))) => {
@@ -329,6 +360,20 @@ impl Acme {
         let leaf = ders
             .first()
             .ok_or_else(|| Problem::internal("the CA returned no certificate", &"empty PEM"))?;
+        self.record_issued(order, &csr, &wanted, leaf, Some(&signed.serial))
+            .await
+    }
+
+    /// Checks a certificate the CA signed for `order` (catalog #57) and stores it with the
+    /// order's move to `valid`. `reported_serial`: the serial the CA announced with it.
+    async fn record_issued(
+        &self,
+        order: &OrderRecord,
+        csr: &ValidatedCsr,
+        wanted: &BTreeSet<String>,
+        leaf: &[u8],
+        reported_serial: Option<&str>,
+    ) -> Result<OrderRecord, IssueError> {
         let info = pki::cert_info(leaf)
             .map_err(|e| Problem::internal("the CA returned an unparsable certificate", &e))?;
         let mut names: BTreeSet<String> = info
@@ -337,7 +382,10 @@ impl Acme {
             .map(|n| n.to_ascii_lowercase())
             .collect();
         names.extend(info.ip_addrs.iter().map(IpAddr::to_string));
-        if info.spki_der != csr.spki_der() || names != wanted {
+        // RFC 8738 §3: an IP identifier is certified as an iPAddress, never as a dNSName (a
+        // CA that copies a legacy CSR's IP dNSName verbatim fails here).
+        let ip_as_dns = legacy_ip::ip_text_dns_name(&info.dns_names).is_some();
+        if info.spki_der != csr.spki_der() || &names != wanted || ip_as_dns {
             return Err(Problem::internal(
                 "the CA returned a certificate that does not match the request",
                 &format!(
@@ -350,10 +398,11 @@ impl Acme {
         pki::verify_issued_by(leaf, &self.issuer.der).map_err(|e| {
             Problem::internal("the CA returned a certificate not signed by its issuer", &e)
         })?;
-        if signed.serial != info.serial {
+        if let Some(reported) = reported_serial
+            && reported != info.serial
+        {
             log::warn!(
-                "CA reported serial {} but the certificate has {}",
-                signed.serial,
+                "CA reported serial {reported} but the certificate has {}",
                 info.serial
             );
         }
@@ -394,7 +443,14 @@ impl Acme {
             .await
             .map_err(Problem::from)?;
         let done = done.ok_or_else(|| {
-            Problem::internal("the order left processing during issuance", &order.id)
+            // Signed by the CA, recorded nowhere here: name it (catalog #58).
+            Problem::internal(
+                "the order left processing during issuance",
+                &format!(
+                    "order {}: certificate serial {} signed by the CA is not recorded",
+                    order.id, info.serial
+                ),
+            )
         })?;
         crate::metrics::issuance();
         log::info!(

@@ -54,6 +54,12 @@ impl Acme {
                 "the inner JWS payload must be a keyChange object",
             ));
         }
+        // Catalog #15: no member name twice (`oldKey` is read as a JSON value).
+        if !jose::has_unique_members(payload) {
+            return Err(Problem::malformed(
+                "the keyChange object repeats a member name",
+            ));
+        }
         let change: KeyChange = serde_json::from_slice(payload)
             .map_err(|e| Problem::malformed(format!("invalid keyChange object: {e}")))?;
         // `account` is the URL of the account of the old key (the outer `kid`).

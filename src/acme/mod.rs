@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod account;
+mod adopt;
 mod authz;
 mod authz_reuse;
 mod certificate;
@@ -14,6 +15,7 @@ mod finalize;
 mod identifier;
 pub(crate) mod ids;
 mod key_change;
+mod legacy_ip;
 mod new_authz;
 mod nonce;
 mod order;
@@ -56,6 +58,8 @@ pub(crate) struct Settings {
     pub(crate) validation_retry_delay: Duration,
     /// Which identifiers may be ordered (`[identifiers]`).
     pub(crate) identifier_policy: IdentifierPolicy,
+    /// `identifiers.legacy_ip_identifiers`: IPs sent as `dns` and IPs in the CSR CN accepted.
+    pub(crate) legacy_ip_identifiers: bool,
     /// newAccount needs an External Account Binding (RFC 8555 §7.3.4).
     pub(crate) require_eab: bool,
     /// `meta.termsOfService`; when set, newAccount needs `termsOfServiceAgreed` (§7.3).

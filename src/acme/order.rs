@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::acme::identifier::{self, IdentifierError, Normalized};
 use crate::acme::problem::{Problem, ProblemType, Subproblem};
 use crate::acme::request::KeyStyle;
-use crate::acme::{Acme, ids, json_response, now, renewal_info, rfc3339, state};
+use crate::acme::{Acme, ids, json_response, legacy_ip, now, renewal_info, rfc3339, state};
 use crate::http::{Request, Response};
 use crate::store::records::{
     AccountRecord, AuthzRecord, AuthzStatus, ChallengeRecord, ChallengeStatus, Identifier,
@@ -122,6 +122,7 @@ impl Acme {
         let auth = self.authenticate(req, path, KeyStyle::Kid)?;
         auth.require_post_as_get()?;
         let (order, authzs) = self.load_order(id, auth.account()?)?;
+        req.log.set("order", &order.id);
         let status = state::order_status(&order, &authzs, now());
         Ok(self.order_response(&order, status, 200))
     }
@@ -130,7 +131,13 @@ impl Acme {
     pub(crate) async fn new_order(&self, req: &Request, path: &str) -> Result<Response, Problem> {
         let auth = self.authenticate(req, path, KeyStyle::Kid)?;
         let account = auth.account()?.clone();
-        let payload: NewOrder = auth.payload()?;
+        let mut payload: NewOrder = auth.payload()?;
+        // identifiers.legacy_ip_identifiers (off by default): IPs sent as `dns` become `ip`.
+        let legacy_ips = if self.settings.legacy_ip_identifiers {
+            legacy_ip::reinterpret_dns_ips(&mut payload.identifiers)
+        } else {
+            Vec::new()
+        };
         // RFC 8555 §7.4 / catalog #38: the uPKI CA sets validity from its profile and cannot
         // honour a requested window, and a server "MUST NOT issue a certificate with contents
         // other than those requested" — so refuse instead of ignoring.
@@ -207,6 +214,15 @@ impl Acme {
             return Err(renewal_info::already_replaced());
         }
         log::info!("order {} created for account {}", order.id, account.id);
+        if !legacy_ips.is_empty() {
+            log::warn!(
+                "order {}: {} requested as type \"dns\", treated as \"ip\" \
+                 (identifiers.legacy_ip_identifiers)",
+                order.id,
+                legacy_ips.join(", ")
+            );
+        }
+        req.log.set("order", &order.id);
         let status = if reused {
             let (order, authzs) = self.load_order(&order.id, &account)?;
             state::order_status(&order, &authzs, now)

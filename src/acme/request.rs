@@ -85,6 +85,11 @@ impl Authenticated {
         if !value.is_object() {
             return Err(Problem::malformed("payload must be a JSON object"));
         }
+        // Catalog #15: a repeated member name, at any depth, would be read "last one wins" by
+        // a `Value` and ignored by a typed struct if unknown; refuse it instead.
+        if !crate::jose::has_unique_members(bytes) {
+            return Err(Problem::malformed("payload repeats a member name"));
+        }
         // Parse from the bytes, not the Value: a Value keeps only the last of duplicate keys.
         serde_json::from_slice(bytes)
             .map_err(|e| Problem::malformed(format!("payload is not acceptable: {e}")))
@@ -133,6 +138,11 @@ impl Acme {
             }
         };
         let jws = parsed.verify(&key)?;
+        // The access log names the account whose key signed this request (issue 6), never
+        // anything from the JWS itself.
+        if let Some(acct) = &account {
+            req.log.set("account", &acct.id);
+        }
         // RFC 8555 §6.5: "the server MUST … reject the request" with badNonce when the nonce
         // is missing or not one it issued and has not yet seen.
         let nonce_ok = jws.nonce().is_some_and(|n| self.nonces.redeem(n));

@@ -103,6 +103,7 @@ impl Acme {
                  revoke it",
             ));
         }
+        req.log.set("order", &cert.order_id);
         if cert.revoked.is_some() {
             return Err(Problem::new(
                 ProblemType::AlreadyRevoked,

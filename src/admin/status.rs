@@ -97,7 +97,11 @@ pub(super) fn run(c: &Common) -> Result<(), Failure> {
                     };
                     *certs.entry(s).or_insert(0) += 1;
                 }
-                Ok(json!({ "accounts": accounts, "orders": orders, "certificates": certs }))
+                let sync_outbox = r.sync_len()?;
+                Ok(
+                    json!({ "accounts": accounts, "orders": orders, "certificates": certs,
+                           "sync_outbox": sync_outbox }),
+                )
             });
             match counts {
                 Ok(v) => {

@@ -324,14 +324,16 @@ impl Server {
             .or_else(|| csr.dns_names().first().cloned())
             .or_else(|| csr.ip_addrs().first().map(|ip| ip.to_string()))
             .unwrap_or_default();
+        let leaf_pem = der_to_pem("CERTIFICATE", &leaf);
         let issued = Event::Issued {
             name,
             serial: serial.clone(),
+            certificate: Some(leaf_pem.clone()),
         };
         if let Err(e) = self.state.record(issued) {
             return proto::error(&format!("[100] {e}"));
         }
-        proto::sign_answer(&der_to_pem("CERTIFICATE", &leaf), &serial)
+        proto::sign_answer(&leaf_pem, &serial)
     }
 
     fn revoke(&mut self, params: &Value) -> String {
@@ -537,6 +539,7 @@ impl Server {
         let issued = Event::Issued {
             name: cn.to_owned(),
             serial,
+            certificate: Some(der_to_pem("CERTIFICATE", &leaf)),
         };
         if let Err(e) = self.state.record(issued) {
             return proto::error(&format!("[100] {e}"));
@@ -553,6 +556,8 @@ impl Server {
     }
 
     /// `view`: what the CA holds for a name (like upki-ca: the newest certificate of the name).
+    /// Beyond upki-ca 0.1.5's answer, `certificate` carries that certificate's PEM (when
+    /// stored), so an RA that lost a `sign` reply can adopt it (`acme::adopt`).
     fn view(&self, params: &Value) -> String {
         let dn = params.get("dn").and_then(Value::as_str).unwrap_or("");
         let Some(serial) = self.state.state().issued.get(dn) else {
@@ -565,8 +570,15 @@ impl Server {
             .iter()
             .any(|r| &r.serial == serial);
         // The serial goes out as a bare JSON integer, exactly (protocol note 1).
+        let certificate = match self.state.state().certificates.get(dn) {
+            Some(pem) => format!(
+                r#","certificate":{}"#,
+                serde_json::to_string(pem).unwrap_or_default()
+            ),
+            None => String::new(),
+        };
         let frame = format!(
-            r#"{{"EVENT":"ANSWER","DATA":{{"dn":{},"serial_number":{serial},"revoked":{revoked}}}}}"#,
+            r#"{{"EVENT":"ANSWER","DATA":{{"dn":{},"serial_number":{serial},"revoked":{revoked}{certificate}}}}}"#,
             serde_json::to_string(dn).unwrap_or_default()
         );
         if serial.bytes().all(|b| b.is_ascii_digit()) && !serial.is_empty() {

@@ -3,12 +3,14 @@
 //! - [`proto`]: message shapes, exact big-integer serials, revocation reason names.
 //! - [`client`]: [`CaClient`], a REQ socket on its own thread behind an async channel.
 //! - [`embedded`]: [`EmbeddedCa`], a uPKI-compatible CA server over `pki::issuer`.
+//! - [`lookup`]: `view`, what the CA holds for a name (before signing an order's CSR again).
 //! - [`state_log`]: the embedded CA's durable state (snapshot + append-only journal).
 #![forbid(unsafe_code)]
 
 pub(crate) mod acme_store;
 pub(crate) mod client;
 pub(crate) mod embedded;
+pub(crate) mod lookup;
 pub(crate) mod proto;
 pub(crate) mod rebuild;
 pub(crate) mod register;

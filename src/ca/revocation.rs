@@ -62,7 +62,7 @@ impl std::fmt::Display for RevokeError {
 }
 
 /// The subject CN of a certificate (the name the uPKI CA stores it under).
-fn subject_cn(subject_der: &[u8]) -> Option<String> {
+pub(crate) fn subject_cn(subject_der: &[u8]) -> Option<String> {
     let name = Name::from_der(subject_der).ok()?;
     name.iter()
         .find(|atv| atv.oid == OID_CN)

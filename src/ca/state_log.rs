@@ -45,14 +45,25 @@ pub(crate) struct RevokedEntry {
 pub(crate) struct State {
     pub(crate) issued: BTreeMap<String, String>,
     pub(crate) revoked: Vec<RevokedEntry>,
+    /// The newest certificate (PEM) of each name, so `view` can hand it back and an RA that
+    /// lost a `sign` reply can adopt it instead of signing again (catalog #58). Absent from
+    /// snapshots written before it existed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) certificates: BTreeMap<String, String>,
 }
 
 /// One change to [`State`], one line of the journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub(crate) enum Event {
-    /// `name`'s newest certificate is now `serial`.
-    Issued { name: String, serial: String },
+    /// `name`'s newest certificate is now `serial` (its PEM in `certificate`; journals written
+    /// before that field existed have none).
+    Issued {
+        name: String,
+        serial: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        certificate: Option<String>,
+    },
     /// `entry.serial` is on the CRL.
     Revoked(RevokedEntry),
     /// `serial` is off the CRL.
@@ -63,7 +74,15 @@ impl State {
     /// Applies `event`. Idempotent: applying it twice is applying it once.
     pub(crate) fn apply(&mut self, event: Event) {
         match event {
-            Event::Issued { name, serial } => {
+            Event::Issued {
+                name,
+                serial,
+                certificate,
+            } => {
+                match certificate {
+                    Some(pem) => self.certificates.insert(name.clone(), pem),
+                    None => self.certificates.remove(&name),
+                };
                 self.issued.insert(name, serial);
             }
             Event::Revoked(entry) => {
@@ -255,6 +274,7 @@ mod tests {
         Event::Issued {
             name: name.to_owned(),
             serial: serial.to_owned(),
+            certificate: None,
         }
     }
 

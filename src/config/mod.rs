@@ -257,7 +257,7 @@ pub(crate) struct ValidationConfig {
     pub(crate) attempts: u32,
     /// Seconds between two attempts.
     pub(crate) retry_delay_secs: u64,
-    /// Seconds one attempt may take (DNS, connect, response).
+    /// Seconds one attempt may take in all (DNS, connect, redirects, response).
     pub(crate) attempt_timeout_secs: u64,
 }
 
@@ -269,9 +269,11 @@ impl Default for ValidationConfig {
             dns_resolvers: Vec::new(),
             dns_zones: BTreeMap::new(),
             allow_networks: LAN_NETWORKS.iter().map(|s| (*s).to_owned()).collect(),
+            // Worst case 3 × 8 s + 2 × 3 s = 30 s before `invalid` (issue 4: "3 within ~30 s";
+            // `validate::retry_window`).
             attempts: 3,
-            retry_delay_secs: 5,
-            attempt_timeout_secs: 10,
+            retry_delay_secs: 3,
+            attempt_timeout_secs: 8,
         }
     }
 }
@@ -289,6 +291,13 @@ pub(crate) struct IdentifiersConfig {
     pub(crate) ip_networks: Option<Vec<String>>,
     /// Whether wildcard names (`*.x.lan`, validated by dns-01 only) may be ordered.
     pub(crate) wildcards: bool,
+    /// Compatibility with clients older than RFC 8738 support (Debian 12's lego 4.9.1): a `dns`
+    /// identifier whose value is a canonical IPv4/IPv6 literal is treated as an `ip` identifier
+    /// (the order, authorizations and certificate say `ip`; http-01/tls-alpn-01 only; an
+    /// iPAddress SAN), and a CSR common name equal to one of the order's IP identifiers is
+    /// accepted. Off by default: catalog #35 and #51 refuse both. Each such order is logged as
+    /// a warning.
+    pub(crate) legacy_ip_identifiers: bool,
 }
 
 impl Default for IdentifiersConfig {
@@ -297,6 +306,7 @@ impl Default for IdentifiersConfig {
             dns_suffixes: Vec::new(),
             ip_networks: None,
             wildcards: true,
+            legacy_ip_identifiers: false,
         }
     }
 }
@@ -506,6 +516,16 @@ impl Config {
             if servers.is_empty() {
                 return Err(err(&key, "needs at least one server (host:port)"));
             }
+        }
+        // The clients this switch serves (lego 4.9.1) list the address as a dNSName in the CSR;
+        // only the embedded CA certifies that as an iPAddress. upki-ca copies the CSR's names
+        // verbatim, so it would sign a certificate the RA must then refuse.
+        if self.identifiers.legacy_ip_identifiers && self.ca.endpoint.is_some() {
+            return Err(err(
+                "identifiers.legacy_ip_identifiers",
+                "needs the embedded CA (no ca.endpoint): a remote uPKI CA copies the CSR's DNS \
+                 names verbatim and would certify the IP address as a DNS name",
+            ));
         }
         for suffix in &self.identifiers.dns_suffixes {
             if !is_dns_suffix(suffix) {
@@ -753,7 +773,7 @@ mod tests {
             .unwrap();
         let c = Config::parse(block).unwrap();
         assert_eq!(c.validation.tlsalpn01_port, 443);
-        assert_eq!(c.validation.retry_delay_secs, 5);
+        assert_eq!(c.validation.retry_delay_secs, 3);
         assert!(c.identifiers.wildcards);
         assert_eq!(c.ca_server.port, 5000);
         assert_eq!(c.ca.sync, None);

@@ -47,4 +47,52 @@ fn shipped_ra_toml_commented_keys_are_valid() {
     assert_eq!(c.validation.allow_networks, d.validation.allow_networks);
     assert_eq!(c.metrics.listen, d.metrics.listen);
     assert_eq!(c.acme.order_lifetime_hours, d.acme.order_lifetime_hours);
+    assert_eq!(c.validation.retry_delay_secs, d.validation.retry_delay_secs);
+    assert_eq!(
+        c.validation.attempt_timeout_secs,
+        d.validation.attempt_timeout_secs
+    );
+    assert!(
+        !c.identifiers.legacy_ip_identifiers,
+        "the switch is off by default"
+    );
+}
+
+/// Issue 4: challenges are "retried a bounded number of times (configurable; default 3
+/// within ~30 s)": the default schedule, which the shipped file documents, settles a challenge
+/// within 30 s in the worst case (every attempt timing out).
+#[test]
+fn s8_2_default_retry_window_fits_30s() {
+    for (what, c) in [
+        ("defaults", Config::default()),
+        ("packaging/ra.toml", Config::parse(SHIPPED).unwrap()),
+    ] {
+        let v = &c.validation;
+        assert_eq!(v.attempts, 3, "{what}");
+        let window = crate::validate::retry::retry_window(
+            v.attempts,
+            std::time::Duration::from_secs(v.attempt_timeout_secs),
+            std::time::Duration::from_secs(v.retry_delay_secs),
+        );
+        assert!(window.as_secs() <= 30, "{what}: worst case {window:?}");
+    }
+}
+
+/// `identifiers.legacy_ip_identifiers` is off unless set, and parses when set.
+#[test]
+fn legacy_ip_identifiers_off_by_default() {
+    assert!(!Config::default().identifiers.legacy_ip_identifiers);
+    assert!(
+        !Config::parse(SHIPPED)
+            .unwrap()
+            .identifiers
+            .legacy_ip_identifiers
+    );
+    let on = Config::parse("[identifiers]\nlegacy_ip_identifiers = true\n").unwrap();
+    assert!(on.identifiers.legacy_ip_identifiers);
+    assert!(Config::parse("[identifiers]\nlegacy_ip_identifiers = \"yes\"\n").is_err());
+    let remote = "[ca]\nendpoint = \"tcp://10.0.0.2:5000\"\n\
+                  [identifiers]\nlegacy_ip_identifiers = true\n";
+    let e = Config::parse(remote).unwrap_err();
+    assert_eq!(e.key, "identifiers.legacy_ip_identifiers", "{e}");
 }

@@ -30,7 +30,7 @@ use smol::lock::Semaphore;
 use crate::http::body::BodyDecoder;
 use crate::http::parse::{HeadParser, Status};
 use crate::http::response::{CONTINUE, Response};
-use crate::http::{Handler, Limits, Method, Request};
+use crate::http::{Handler, Limits, LogNote, Method, Request};
 
 /// Size of one socket read.
 const READ_CHUNK: usize = 4096;
@@ -231,6 +231,7 @@ where
         target: head.target,
         headers: head.headers,
         body,
+        log: LogNote::default(),
     };
     let response = handler(request).await;
     let bytes = response.serialize(&method, !keep_alive);

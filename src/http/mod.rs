@@ -19,7 +19,7 @@ pub(crate) mod conn;
 pub(crate) mod parse;
 pub(crate) mod response;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 // The crate's entry points into this module (main.rs wires them up later).
@@ -71,6 +71,43 @@ pub(crate) struct Request {
     /// Names lower-cased, values as received (valid UTF-8 only, else 400).
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
+    /// Facts the application records while handling this request, for the access log.
+    pub(crate) log: LogNote,
+}
+
+/// What the application learned while handling one request (e.g. which account signed it),
+/// for the one access-log line per request. Never sent to the client. Values are ids: only
+/// `[A-Za-z0-9_-]` is kept (at most 64 bytes), so nothing recorded here can forge a log line
+/// or carry a body, a key or a CSR.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LogNote(Arc<Mutex<Vec<(&'static str, String)>>>);
+
+impl LogNote {
+    /// Records `key` = `value` (sanitized as above), replacing an earlier value of `key`.
+    pub(crate) fn set(&self, key: &'static str, value: &str) {
+        let clean: String = value
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .take(64)
+            .collect();
+        if clean.is_empty() {
+            return;
+        }
+        let mut fields = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match fields.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v = clean,
+            None => fields.push((key, clean)),
+        }
+    }
+
+    /// The value recorded for `key`, if any.
+    pub(crate) fn get(&self, key: &str) -> Option<String> {
+        let fields = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        fields
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+    }
 }
 
 impl Request {
@@ -121,5 +158,29 @@ impl Default for Limits {
             write_timeout: Duration::from_secs(10),
             max_connections: 512,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogNote;
+
+    // Issue 6: the access log carries ids only — a value cannot break the line or smuggle a
+    // body into it, and a later value of a key replaces the earlier one.
+    #[test]
+    fn log_note_keeps_ids_only() {
+        let note = LogNote::default();
+        note.set("account", "abc-_09\n00:00 [INFO] forged {\"x\":1}");
+        assert_eq!(
+            note.get("account").as_deref(),
+            Some("abc-_090000INFOforgedx1")
+        );
+        note.set("order", &"A".repeat(200));
+        assert_eq!(note.get("order").map(|o| o.len()), Some(64));
+        note.set("order", "o2");
+        assert_eq!(note.get("order").as_deref(), Some("o2"));
+        note.set("other", "");
+        assert_eq!(note.get("other"), None);
+        assert_eq!(note.clone().get("account"), note.get("account"));
     }
 }

@@ -135,6 +135,13 @@ impl ParsedJws {
         let header_json = b64::decode(&env.protected)?;
         let Object(header) = serde_json::from_slice::<Object<ProtectedHeader>>(&header_json)
             .map_err(|_| JwsError::Malformed("invalid protected header"))?;
+        // RFC 7515 §5.2 step 4: a repeated Header Parameter name (one we ignore, or one inside
+        // the `jwk`) makes the JWS invalid (security catalog #15).
+        if !super::has_unique_members(&header_json) {
+            return Err(JwsError::Malformed(
+                "protected header repeats a member name",
+            ));
+        }
 
         // RFC 8555 §6.2: "MUST NOT be 'none'" nor "a MAC algorithm" (security catalog #16, #17).
         let alg = Alg::from_name(&header.alg)?;

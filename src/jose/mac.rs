@@ -113,6 +113,12 @@ impl ParsedEab {
         let header_json = b64::decode(&env.protected)?;
         let Object(header) = serde_json::from_slice::<Object<MacHeader>>(&header_json)
             .map_err(|_| JwsError::Malformed("invalid externalAccountBinding header"))?;
+        // RFC 7515 §5.2 step 4 (security catalog #15): no repeated header member.
+        if !super::has_unique_members(&header_json) {
+            return Err(JwsError::Malformed(
+                "externalAccountBinding header repeats a member name",
+            ));
+        }
         // RFC 8555 §7.3.4: "The 'alg' field MUST indicate a MAC-based algorithm".
         let alg = MacAlg::from_name(&header.alg)?;
         // RFC 8555 §7.3.4: "The 'nonce' field MUST NOT be present".
@@ -167,6 +173,11 @@ impl ParsedEab {
             .map_err(|_| JwsError::BadSignature)?;
         let value: serde_json::Value = serde_json::from_slice(&self.payload)
             .map_err(|_| JwsError::Malformed("externalAccountBinding payload is not JSON"))?;
+        if !super::has_unique_members(&self.payload) {
+            return Err(JwsError::Malformed(
+                "externalAccountBinding payload repeats a member name",
+            ));
+        }
         let jwk = Jwk::from_json(&value)?;
         Ok(VerifiedEab {
             kid: self.kid,

@@ -17,6 +17,7 @@ mod mac;
 mod nested;
 #[cfg(test)]
 mod testkeys;
+mod unique;
 
 pub(crate) use jwk::Jwk;
 // Not all of these are used until `acme/` is wired in.
@@ -24,6 +25,7 @@ pub(crate) use jwk::Jwk;
 pub(crate) use jws::{KeyRef, ParsedJws, VerifiedJws};
 pub(crate) use mac::{EabEnvelope, ParsedEab};
 pub(crate) use nested::verify_key_change_inner;
+pub(crate) use unique::has_unique_members;
 
 /// The signature algorithms accepted on request JWS, as advertised in the `algorithms` field of a
 /// `badSignatureAlgorithm` problem (RFC 8555 §6.2: "MUST include an 'algorithms' field").

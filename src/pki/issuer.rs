@@ -495,8 +495,17 @@ impl Issuer {
         csr: &ValidatedCsr,
         profile: &Profile,
     ) -> Result<(Vec<u8>, String), IssueError> {
-        let mut dns: Vec<String> = csr.dns_names().to_vec();
         let mut ips: Vec<IpAddr> = csr.ip_addrs().to_vec();
+        // RFC 8738 §3 / RFC 5280 §4.2.1.6: an IP address is certified as an iPAddress, never as
+        // a dNSName — also when a pre-RFC 8738 client (lego 4.9.1) listed it as a dNSName.
+        let mut dns: Vec<String> = Vec::with_capacity(csr.dns_names().len());
+        for name in csr.dns_names() {
+            match name.parse::<IpAddr>() {
+                Ok(ip) if !ips.contains(&ip) => ips.push(ip),
+                Ok(_) => {}
+                Err(_) => dns.push(name.clone()),
+            }
+        }
         if dns.is_empty() && ips.is_empty() {
             // A CN-only CSR: certify the CN as a SAN too (clients match SANs only, RFC 6125 §6.4.4).
             match csr.common_name() {
@@ -710,6 +719,51 @@ mod tests {
             Issuer::load_or_create(&dir.join("ca")),
             Err(IssueError::BadStore(_))
         ));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    // RFC 8738 §3: an IP address a CSR lists as a dNSName (lego 4.9.1 puts every name there)
+    // is certified as an iPAddress, never as a dNSName; real DNS names stay dNSNames.
+    #[test]
+    fn rfc8738_s3_ip_dns_name_issued_as_ip_address() {
+        let dir = temp_dir("ipdns");
+        let issuer = Issuer::load_or_create(&dir.join("ca")).unwrap();
+        let key = [
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "k.pem",
+        ];
+        openssl(&key, &dir);
+        let san = "subjectAltName=DNS:127.0.0.1,DNS:a.lan,IP:10.0.0.1,DNS:10.0.0.1";
+        let req = [
+            "req",
+            "-new",
+            "-key",
+            "k.pem",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            san,
+            "-outform",
+            "DER",
+            "-out",
+            "c.der",
+        ];
+        openssl(&req, &dir);
+        let csr = ValidatedCsr::from_der(&fs::read(dir.join("c.der")).unwrap()).unwrap();
+        assert_eq!(csr.dns_names(), ["127.0.0.1", "a.lan", "10.0.0.1"]);
+        let (leaf, _) = issuer.issue(&csr, profile("server").unwrap()).unwrap();
+        let info = cert_info(&leaf).unwrap();
+        assert_eq!(info.dns_names, ["a.lan"]);
+        let ips: Vec<IpAddr> = ["10.0.0.1", "127.0.0.1"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(info.ip_addrs, ips);
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -26,7 +26,7 @@ use std::thread::{self, JoinHandle};
 use heed::types::Bytes;
 use heed::{CommitOrAbort, Env, EnvOpenOptions, MdbError, WithoutTls};
 
-pub(crate) use self::outbox::{SyncItem, SyncKind};
+pub(crate) use self::outbox::{SyncItem, SyncKind, set_sync_outbox};
 pub(crate) use self::readonly::ReadOnlyStore;
 use self::records::SCHEMA_VERSION;
 pub(crate) use self::tables::{Reader, Writer};

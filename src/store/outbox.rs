@@ -6,12 +6,24 @@
 //!   `put_authz`/`put_cert` appends an item in the same transaction as the change, so no state
 //!   change is missed by a crash; the CA link drains it off the request path. The queue is
 //!   bounded ([`SYNC_QUEUE_CAP`]): when full, the oldest item is dropped (sync is best effort).
+//!   A process that will never send them (`[ca] sync` off) turns the outbox off with
+//!   [`set_sync_outbox`]: nothing is appended then.
 
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 use super::records::{IssuanceIntent, SCHEMA_VERSION};
 use super::tables::{Reader, T_ISSUANCE, T_SYNC_QUEUE, Writer, get, put_json};
+
+/// Whether `put_*` append outbox items (see [`set_sync_outbox`]). Per process: one server
+/// process opens one store.
+static SYNC_OUTBOX: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turns the `acme_sync` outbox on or off for this process (`serve` with `[ca] sync` off: no
+/// sender would ever drain it). On by default.
+pub(crate) fn set_sync_outbox(on: bool) {
+    SYNC_OUTBOX.store(on, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// Most items the sync outbox holds; beyond it the oldest is dropped (and counted in the log).
 pub(crate) const SYNC_QUEUE_CAP: u64 = 10_000;
@@ -80,6 +92,9 @@ impl Writer<'_> {
     /// Appends an outbox item (called by the `put_*` of every synced record). At the cap the
     /// oldest item is dropped first.
     pub(super) fn sync_push(&mut self, kind: SyncKind, id: &str) -> Result<(), StoreError> {
+        if !SYNC_OUTBOX.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
         let q = self.t.sync_queue;
         let next = match q.last(&self.txn)? {
             Some((key, _)) => seq_of(key).map_or(0, |s| s.saturating_add(1)),

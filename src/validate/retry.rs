@@ -18,6 +18,21 @@ use std::time::{Duration, Instant};
 use async_io::Timer;
 use futures_lite::FutureExt;
 
+/// The longest a challenge can stay `processing` before it is settled: `attempts` attempts of
+/// at most `attempt_timeout` each (every validator races its whole attempt against it), with
+/// `retry_delay` between two of them (a client re-POST only shortens a pause). Store commits
+/// come on top (milliseconds).
+pub(crate) fn retry_window(
+    attempts: u32,
+    attempt_timeout: Duration,
+    retry_delay: Duration,
+) -> Duration {
+    let attempts = attempts.max(1);
+    attempt_timeout
+        .saturating_mul(attempts)
+        .saturating_add(retry_delay.saturating_mul(attempts - 1))
+}
+
 /// One running validation.
 struct Entry {
     wake: async_channel::Sender<()>,
@@ -174,6 +189,17 @@ mod tests {
         assert_eq!(board.retry_after("c1"), None);
         board.finish(ticket);
         assert!(board.start("c1").is_some());
+    }
+
+    // The schedule arithmetic (pure): n attempts, n − 1 pauses, at least one attempt.
+    #[test]
+    fn s8_2_retry_window_arithmetic() {
+        let s = Duration::from_secs;
+        assert_eq!(retry_window(3, s(10), s(5)), s(40));
+        assert_eq!(retry_window(3, s(8), s(3)), s(30));
+        assert_eq!(retry_window(1, s(8), s(3)), s(8));
+        assert_eq!(retry_window(0, s(8), s(3)), s(8));
+        assert_eq!(retry_window(u32::MAX, Duration::MAX, s(1)), Duration::MAX);
     }
 
     // Without a re-POST the task sleeps the whole delay.

@@ -10,6 +10,7 @@ pub(crate) mod http01;
 pub(crate) mod https;
 pub(crate) mod pki;
 pub(crate) mod programs;
+pub(crate) mod raw;
 pub(crate) mod server;
 
 use std::collections::HashMap;
