@@ -369,6 +369,7 @@ fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
                 website: config.acme.website.clone(),
             },
             executor: Arc::clone(&ex),
+            chaos: crate::chaos::Chaos::from_config(config.chaos.as_ref()),
         });
         acme.resume_validations();
         // Catalog #58: orders left in `processing` by a previous run are resumed or failed.

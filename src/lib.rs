@@ -7,6 +7,7 @@
 mod acme;
 mod admin;
 mod ca;
+mod chaos;
 pub mod cli;
 mod cli_eab;
 mod config;

@@ -1,6 +1,6 @@
 //! Self-test of the integration tests' mock DNS server (`tests/support/dns.rs`): it answers a
 //! raw hickory-proto query over UDP and TCP on one port, with A, AAAA, TXT and NXDOMAIN.
-#![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 mod support;
 

@@ -8,7 +8,12 @@
 //! clients and runs `cargo test -- --include-ignored`. A missing program is a failure.
 
 // Tests may unwrap and panic: a panic is how a test fails.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 #[path = "it/support/mod.rs"]
 #[allow(dead_code)] // only part of the support code is used here

@@ -12,7 +12,12 @@
 //! lego and runs them. A missing program is a failure, never a skip.
 
 // Tests may unwrap and panic: a panic is how a test fails.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 #[path = "it/support/mod.rs"]
 #[allow(dead_code)] // only part of the support code is used here

@@ -16,7 +16,12 @@
 //! upki-ca is `$UPKI_CA_PYTHON` (default `python3`); a missing one is a failure, never a skip.
 
 // Tests may unwrap and panic: a panic is how a test fails.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 #[path = "it/support/mod.rs"]
 #[allow(dead_code)] // only part of the support code is used here

@@ -3,7 +3,12 @@
 //! submodules (CONVENTIONS #9); the real-client interop tests live in `tests/interop.rs`.
 
 // Tests may unwrap and panic: a panic is how a test fails.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 // A crate root's submodules resolve next to it, hence the explicit paths into `tests/it/`.
 #[path = "it/acme_flow.rs"]
@@ -26,6 +31,8 @@ mod catalog_orders;
 mod catalog_validation;
 #[path = "it/challenges.rs"]
 mod challenges;
+#[path = "it/chaos.rs"]
+mod chaos;
 #[path = "it/cli.rs"]
 mod cli;
 #[path = "it/crash.rs"]
@@ -36,6 +43,8 @@ mod legacy_ip;
 mod lifecycle;
 #[path = "it/outage.rs"]
 mod outage;
+#[path = "it/panic.rs"]
+mod panic;
 #[path = "it/request_log.rs"]
 mod request_log;
 #[path = "it/restart.rs"]

@@ -205,6 +205,10 @@ impl Acme {
         };
         let attempts = self.settings.validation_attempts.max(1);
         for attempt in 1..=attempts {
+            // Chaos mode (test-only): the query comes a random while later; clients poll.
+            if let Some(delay) = self.chaos.validation_delay() {
+                async_io::Timer::after(delay).await;
+            }
             let result = self
                 .validator
                 .run_attempt(
@@ -391,12 +395,20 @@ fn record_outcome(
                     .and_then(|d| d.as_str())
                     .unwrap_or_default()
                     .to_owned();
-                p["subproblems"] = serde_json::json!([{
+                let sub = serde_json::json!([{
                     "type": p.get("type").cloned().unwrap_or_default(),
                     "detail": detail,
                     "identifier": authz.identifier,
                 }]);
-                p["detail"] = format!("{}: {detail}", authz.identifier.value).into();
+                // A problem document is always an object (`Problem::to_json`); `as_object_mut`
+                // instead of `p[…] =`, which would panic on anything else (catalog #60).
+                if let Some(obj) = p.as_object_mut() {
+                    obj.insert("subproblems".into(), sub);
+                    obj.insert(
+                        "detail".into(),
+                        format!("{}: {detail}", authz.identifier.value).into(),
+                    );
+                }
                 p
             });
         }

@@ -402,10 +402,7 @@ impl Acme {
     ) -> Result<OrderRecord, IssueError> {
         // Catalog #57: never serve what was not asked for.
         let info = issued::check_returned_leaf(leaf, csr, wanted, &self.issuer.der, now())
-            .map_err(|p| {
-                log::error!("order {}: {}", order.id, p.detail);
-                p
-            })?;
+            .inspect_err(|p| log::error!("order {}: {}", order.id, p.detail))?;
         if let Some(reported) = reported_serial
             && reported != info.serial
         {

@@ -6,6 +6,7 @@
 mod account;
 mod adopt;
 mod authz;
+mod authz_reuse;
 mod certificate;
 mod challenge;
 mod clock;
@@ -36,6 +37,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::ca::CaClient;
+use crate::chaos::Chaos;
 use crate::http::{Handler, Method, Request, Response};
 use crate::store::Store;
 use crate::validate::{IdentifierPolicy, Validator};
@@ -91,6 +93,8 @@ pub(crate) struct Acme {
     pub(crate) validator: Validator,
     pub(crate) settings: Settings,
     pub(crate) executor: Arc<smol::Executor<'static>>,
+    /// Test-only strict-server misbehaviour (`[chaos]`; inert in release builds).
+    pub(crate) chaos: Chaos,
 }
 
 /// Seconds since the Unix epoch, now.
@@ -130,6 +134,8 @@ impl Acme {
     }
 
     async fn handle(self: Arc<Self>, req: Request) -> Response {
+        // Catalog #60 test hook: `[chaos] panic_path` (debug builds only).
+        self.chaos.panic_if_targeted(&req.target);
         let path = req.target.clone();
         let post = matches!(req.method, Method::Post);
         let mut resp = match self.clone().route(&req, &path).await {

@@ -174,6 +174,10 @@ impl Acme {
             .collect();
         // RFC 8555 §7.4.1: valid pre-authorizations (newAuthz) of this account are used instead.
         let (authzs, authz_ids) = self.use_pre_authorizations(&account.id, authzs, now)?;
+        let (authzs, authz_ids) =
+            self.chaos_reuse_authorizations(&account.id, authzs, authz_ids, now)?;
+        // Some authorizations already exist (and may be valid): the status is computed.
+        let reused = authzs.len() != authz_ids.len();
         let order = OrderRecord {
             v: SCHEMA_VERSION,
             id: order_id,
@@ -219,7 +223,13 @@ impl Acme {
             );
         }
         req.log.set("order", &order.id);
-        Ok(self.order_response(&order, OrderStatus::Pending, 201))
+        let status = if reused {
+            let (order, authzs) = self.load_order(&order.id, &account)?;
+            state::order_status(&order, &authzs, now)
+        } else {
+            OrderStatus::Pending
+        };
+        Ok(self.order_response(&order, status, 201))
     }
 
     /// RFC 8555 §7.4 / catalog #35–#37: every identifier is checked on its own; the refused ones

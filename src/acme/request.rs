@@ -146,7 +146,9 @@ impl Acme {
         // RFC 8555 §6.5: "the server MUST … reject the request" with badNonce when the nonce
         // is missing or not one it issued and has not yet seen.
         let nonce_ok = jws.nonce().is_some_and(|n| self.nonces.redeem(n));
-        if !nonce_ok {
+        // Chaos mode (test-only, Pebble's nonce rejection): a valid nonce, already consumed,
+        // refused all the same; the error response carries a fresh Replay-Nonce.
+        if !nonce_ok || self.chaos.reject_valid_nonce(|| jws.key().thumbprint()) {
             return Err(Problem::new(
                 ProblemType::BadNonce,
                 "JWS has an invalid anti-replay nonce",

@@ -163,7 +163,10 @@ impl AcmeStore {
         let Some(mut v) = self.read(kind, id) else {
             return proto::error(&format!("[100] {} not found: {id}", kind.2));
         };
-        v["status"] = Value::from("deactivated");
+        let Some(obj) = v.as_object_mut() else {
+            return proto::error(&format!("[100] {} {id} is not an object", kind.2));
+        };
+        obj.insert("status".into(), Value::from("deactivated"));
         if let Some(rec) = v.get_mut("record").and_then(Value::as_object_mut) {
             rec.insert("status".into(), Value::from("deactivated"));
         }

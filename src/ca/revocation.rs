@@ -93,9 +93,12 @@ pub(crate) fn crl_lists(crl_der: &[u8], serial: &str) -> Result<bool, CaError> {
         .iter()
         .flatten()
         .any(|r| {
-            let b = r.serial_number.as_bytes();
-            let b = &b[b.iter().take_while(|&&x| x == 0).count()..];
-            b == want.as_slice()
+            // Serials compare without their leading zero bytes.
+            r.serial_number
+                .as_bytes()
+                .iter()
+                .skip_while(|&&x| x == 0)
+                .eq(want.iter())
         }))
 }
 

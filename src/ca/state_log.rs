@@ -113,9 +113,11 @@ pub(crate) fn replay(state: &mut State, bytes: &[u8]) -> Result<(usize, bool), C
     let mut line_no = 0;
     while !rest.is_empty() {
         line_no += 1;
-        let (line, after, terminated) = match rest.iter().position(|&b| b == b'\n') {
-            Some(i) => (&rest[..i], &rest[i + 1..], true),
-            None => (rest, &rest[..0], false),
+        let mut parts = rest.splitn(2, |&b| b == b'\n');
+        let line = parts.next().unwrap_or_default();
+        let (after, terminated) = match parts.next() {
+            Some(after) => (after, true),
+            None => (&[][..], false),
         };
         let is_tail = after.iter().all(|&b| b == 0);
         match serde_json::from_slice::<Event>(line) {

@@ -2,12 +2,16 @@
 //! unknown keys are refused, and every value is checked at load with an error naming the key.
 #![forbid(unsafe_code)]
 
+pub(crate) mod chaos;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+pub(crate) use chaos::ChaosConfig;
 
 use crate::validate::Cidr;
 use crate::validate::policy::LAN_NETWORKS;
@@ -32,6 +36,8 @@ pub(crate) struct Config {
     pub(crate) ca_server: CaServerConfig,
     /// The Prometheus `/metrics` and `/healthz` listener.
     pub(crate) metrics: MetricsConfig,
+    /// TEST-ONLY strict-server chaos mode; refused by release builds.
+    pub(crate) chaos: Option<ChaosConfig>,
 }
 
 /// `[ca_server]`: the standalone uPKI-compatible CA.
@@ -574,6 +580,7 @@ impl Config {
                 ));
             }
         }
+        chaos::check(self.chaos.as_ref(), chaos::COMPILED_IN)?;
         if self.ca_server.port == 0
             || self.ca_server.register_port == 0
             || self.ca_server.port == self.ca_server.register_port

@@ -106,7 +106,8 @@ impl<const N: usize> Curve<N> {
 
     /// Montgomery product `a·b·2^(−64N) mod p` for `a, b < p` (CIOS, Koç et al. 1996).
     fn mul(&self, a: &[u64; N], b: &[u64; N]) -> [u64; N] {
-        let n0 = neg_inverse(self.p[0]);
+        let p0 = self.p.first().copied().unwrap_or(1);
+        let n0 = neg_inverse(p0);
         // `t` has N + 2 limbs; kept as N limbs plus two explicit high words.
         let mut t = [0u64; N];
         let mut t_n = 0u64;
@@ -121,17 +122,27 @@ impl<const N: usize> Curve<N> {
             t_n = s as u64;
             let t_n1 = (s >> 64) as u64;
 
-            let m = t[0].wrapping_mul(n0);
-            let s = u128::from(t[0]) + u128::from(m) * u128::from(self.p[0]);
+            let t0 = t.first().copied().unwrap_or(0);
+            let m = t0.wrapping_mul(n0);
+            let s = u128::from(t0) + u128::from(m) * u128::from(p0);
             let mut carry = (s >> 64) as u64;
-            for j in 1..N {
-                let s =
-                    u128::from(t[j]) + u128::from(m) * u128::from(self.p[j]) + u128::from(carry);
-                t[j - 1] = s as u64;
+            // t ← (t + m·p) / 2⁶⁴: limb j + 1 of the sum becomes limb j (no indexing: the
+            // request path is panic-free by construction, catalog #60).
+            let mut shifted = [0u64; N];
+            for ((out, &tj), &pj) in shifted
+                .iter_mut()
+                .zip(t.iter().skip(1))
+                .zip(self.p.iter().skip(1))
+            {
+                let s = u128::from(tj) + u128::from(m) * u128::from(pj) + u128::from(carry);
+                *out = s as u64;
                 carry = (s >> 64) as u64;
             }
             let s = u128::from(t_n) + u128::from(carry);
-            t[N - 1] = s as u64;
+            if let Some(top) = shifted.last_mut() {
+                *top = s as u64;
+            }
+            t = shifted;
             t_n = t_n1 + (s >> 64) as u64;
         }
         // Here t < 2p.
@@ -154,7 +165,9 @@ fn neg_inverse(p0: u64) -> u64 {
 
 fn one<const N: usize>() -> [u64; N] {
     let mut one = [0u64; N];
-    one[0] = 1;
+    if let Some(low) = one.first_mut() {
+        *low = 1;
+    }
     one
 }
 

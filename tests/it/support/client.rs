@@ -96,6 +96,10 @@ pub(crate) struct Acme {
     /// The account URL once registered (§7.3); requests then use `kid`.
     pub(crate) kid: Option<String>,
     nonce: Option<String>,
+    /// How many times one POST is retried on `badNonce` (1 unless a test raises it).
+    pub(crate) bad_nonce_retries: u32,
+    /// How many `badNonce` errors this client has seen and retried (chaos tests).
+    pub(crate) bad_nonces_seen: u32,
 }
 
 impl Acme {
@@ -118,6 +122,8 @@ impl Acme {
             key,
             kid: None,
             nonce: None,
+            bad_nonce_retries: 1,
+            bad_nonces_seen: 0,
         }
     }
 
@@ -170,21 +176,23 @@ impl Acme {
         r
     }
 
-    /// Signed POST (payload None = POST-as-GET), retried once on `badNonce` (§6.5).
+    /// Signed POST (payload None = POST-as-GET), retried on `badNonce` (§6.5), once unless
+    /// `bad_nonce_retries` says otherwise.
     pub(crate) fn post(&mut self, url: &str, payload: Option<&Value>) -> Response {
-        let mut retried = false;
+        let mut retried = 0;
         loop {
             let nonce = self.take_nonce();
             let body = self.key.sign_jws(&self.protected(url, &nonce), payload);
             let r = self.send_jws(url, &body);
             if r.problem_type().as_deref() == Some("urn:ietf:params:acme:error:badNonce")
-                && !retried
+                && retried < self.bad_nonce_retries
             {
                 assert!(
                     r.header("replay-nonce").is_some(),
                     "badNonce error without a Replay-Nonce (§6.5): {r}"
                 );
-                retried = true;
+                retried += 1;
+                self.bad_nonces_seen += 1;
                 continue;
             }
             return r;
