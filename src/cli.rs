@@ -256,7 +256,7 @@ fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
         Some(remote) => (remote.clone(), None),
         None => {
             let endpoint = "inproc://upki-ca";
-            let embedded = EmbeddedCa::start(&zmq_ctx, endpoint, &data_dir)
+            let embedded = EmbeddedCa::start_for_ra(&zmq_ctx, endpoint, &data_dir)
                 .map_err(|e| format!("cannot start the embedded CA: {e}"))?;
             (endpoint.to_owned(), Some(embedded))
         }
@@ -315,6 +315,7 @@ fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
         let issuer = Issuer {
             pem: issuer_pem,
             der: issuer_der,
+            in_process: embedded.as_ref().and_then(EmbeddedCa::signed_in_process),
         };
         let issuer_path = match &embedded {
             Some(e) => e.ca_cert_path().to_path_buf(),
@@ -366,6 +367,7 @@ fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
                 website: config.acme.website.clone(),
             },
             executor: Arc::clone(&ex),
+            directory_body: Default::default(),
         });
         acme.resume_validations();
         // Catalog #58: orders left in `processing` by a previous run are resumed or failed.

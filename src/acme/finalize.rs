@@ -316,7 +316,9 @@ impl Acme {
         let wanted = wanted_names(order)?;
         let (_, csr_der) = der::pem::decode_vec(intent.csr_pem.as_bytes())
             .map_err(|e| Problem::internal("stored CSR unreadable", &e))?;
-        let csr = ValidatedCsr::from_der(&csr_der)?;
+        // Finalize verified this CSR (`ValidatedCsr::from_der`) before storing the intent: only
+        // its key is needed here, for the comparison with the issued certificate.
+        let csr_spki = pki::csr::stored_csr_spki(&csr_der)?;
         let signed = match self.ca.sign(&intent.csr_pem, &intent.profile).await {
             Ok(s) => s,
             Err(e @ (CaError::Timeout | CaError::Transport(_))) => {
@@ -337,7 +339,7 @@ impl Acme {
             .map(|n| n.to_ascii_lowercase())
             .collect();
         names.extend(info.ip_addrs.iter().map(IpAddr::to_string));
-        if info.spki_der != csr.spki_der() || names != wanted {
+        if info.spki_der != csr_spki || names != wanted {
             return Err(Problem::internal(
                 "the CA returned a certificate that does not match the request",
                 &format!(
@@ -347,7 +349,11 @@ impl Acme {
             )
             .into());
         }
-        pki::verify_issued_by(leaf, &self.issuer.der).map_err(|e| {
+        match &self.issuer.in_process {
+            Some(signed) => pki::cert::check_issued_in_process(leaf, &self.issuer.der, signed),
+            None => pki::verify_issued_by(leaf, &self.issuer.der),
+        }
+        .map_err(|e| {
             Problem::internal("the CA returned a certificate not signed by its issuer", &e)
         })?;
         if signed.serial != info.serial {

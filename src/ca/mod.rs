@@ -9,6 +9,8 @@
 pub(crate) mod acme_store;
 pub(crate) mod client;
 pub(crate) mod embedded;
+#[cfg(test)]
+mod in_process_tests;
 pub(crate) mod proto;
 pub(crate) mod rebuild;
 pub(crate) mod register;
