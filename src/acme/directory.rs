@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::acme::{Acme, json_response};
+use crate::acme::Acme;
 use crate::http::Response;
 
 #[derive(Serialize)]
@@ -38,30 +38,38 @@ struct Meta {
 }
 
 impl Acme {
+    /// The directory. Everything it is built from (the base URL, the profiles offered, the
+    /// `meta` settings) is fixed for the life of the process (SIGHUP re-reads only the log
+    /// level), so the body is serialized once and copied per request (issue 7: building it took
+    /// ~30% of a directory request).
     pub(crate) fn directory(&self) -> Response {
+        let body = self.directory_body.get_or_init(|| self.directory_json());
+        Response::new(200).with_body("application/json", body.clone())
+    }
+
+    fn directory_json(&self) -> Vec<u8> {
         let profiles = self
             .settings
             .profiles
             .iter()
             .map(|(name, desc)| (name.clone(), serde_json::Value::String(desc.clone())))
             .collect();
-        json_response(
-            200,
-            &Directory {
-                new_nonce: self.urls.new_nonce(),
-                new_account: self.urls.new_account(),
-                new_order: self.urls.new_order(),
-                revoke_cert: self.urls.revoke_cert(),
-                key_change: self.urls.key_change(),
-                new_authz: self.urls.new_authz(),
-                renewal_info: self.urls.renewal_info(),
-                meta: Meta {
-                    profiles,
-                    terms_of_service: self.settings.terms_of_service.clone(),
-                    website: self.settings.website.clone(),
-                    external_account_required: self.settings.require_eab,
-                },
+        // Serializing plain strings and maps cannot fail; an empty object would be noticed.
+        serde_json::to_vec(&Directory {
+            new_nonce: self.urls.new_nonce(),
+            new_account: self.urls.new_account(),
+            new_order: self.urls.new_order(),
+            revoke_cert: self.urls.revoke_cert(),
+            key_change: self.urls.key_change(),
+            new_authz: self.urls.new_authz(),
+            renewal_info: self.urls.renewal_info(),
+            meta: Meta {
+                profiles,
+                terms_of_service: self.settings.terms_of_service.clone(),
+                website: self.settings.website.clone(),
+                external_account_required: self.settings.require_eab,
             },
-        )
+        })
+        .unwrap_or_else(|_| b"{}".to_vec())
     }
 }

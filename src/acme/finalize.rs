@@ -364,11 +364,18 @@ impl Acme {
         let wanted = wanted_names(order)?;
         let (_, csr_der) = der::pem::decode_vec(intent.csr_pem.as_bytes())
             .map_err(|e| Problem::internal("stored CSR unreadable", &e))?;
-        let csr = ValidatedCsr::from_der(&csr_der)?;
+        // Finalize verified this CSR (`ValidatedCsr::from_der`) before storing the intent: only
+        // its key is needed here, for the comparison with the issued certificate.
+        let csr_spki = pki::csr::stored_csr_spki(&csr_der)?;
         if may_have_reached {
+            // Rare path (a restart or a CA timeout): the lookup needs the CSR's names too.
+            let csr = ValidatedCsr::from_der(&csr_der)?;
             match self.adopt_lookup(order, intent, &csr, &wanted).await {
                 Ok(Some(leaf)) => {
-                    return self.record_issued(order, &csr, &wanted, &leaf, None).await;
+                    // Adopted from the CA's store, not signed just now: fully verified.
+                    return self
+                        .record_issued(order, csr.spki_der(), &wanted, &leaf, None, None)
+                        .await;
                 }
                 Ok(None) => {}
                 Err(e) => return Err(IssueError::Unreachable(e)),
@@ -386,23 +393,40 @@ impl Acme {
         let leaf = ders
             .first()
             .ok_or_else(|| Problem::internal("the CA returned no certificate", &"empty PEM"))?;
-        self.record_issued(order, &csr, &wanted, leaf, Some(&signed.serial))
-            .await
+        self.record_issued(
+            order,
+            &csr_spki,
+            &wanted,
+            leaf,
+            Some(&signed.serial),
+            self.issuer.in_process.as_ref(),
+        )
+        .await
     }
 
     /// Checks a certificate the CA signed for `order` (catalog #57) and stores it with the
-    /// order's move to `valid`. `reported_serial`: the serial the CA announced with it.
+    /// order's move to `valid`. `reported_serial`: the serial the CA announced with it;
+    /// `in_process`: set only for a certificate this process's embedded CA has just signed
+    /// (its signature is then not verified again, see `pki::cert::SignedInProcess`).
     async fn record_issued(
         &self,
         order: &OrderRecord,
-        csr: &ValidatedCsr,
+        csr_spki: &[u8],
         wanted: &BTreeSet<String>,
         leaf: &[u8],
         reported_serial: Option<&str>,
+        in_process: Option<&pki::cert::SignedInProcess>,
     ) -> Result<OrderRecord, IssueError> {
         // Catalog #57: never serve what was not asked for.
-        let info = issued::check_returned_leaf(leaf, csr, wanted, &self.issuer.der, now())
-            .inspect_err(|p| log::error!("order {}: {}", order.id, p.detail))?;
+        let info = issued::check_returned_leaf(
+            leaf,
+            csr_spki,
+            wanted,
+            &self.issuer.der,
+            in_process,
+            now(),
+        )
+        .inspect_err(|p| log::error!("order {}: {}", order.id, p.detail))?;
         if let Some(reported) = reported_serial
             && reported != info.serial
         {

@@ -10,16 +10,18 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use crate::acme::problem::Problem;
-use crate::pki::{self, CertInfo, ValidatedCsr};
+use crate::pki::cert::SignedInProcess;
+use crate::pki::{self, CertInfo};
 
 /// Checks the leaf `leaf` the CA returned for `csr`, an order wanting `wanted` (DNS names lower
 /// case, wildcards as `*.x`, IPs canonical), against the issuer certificate `issuer_der` at
 /// time `now`; returns the leaf's facts.
 pub(crate) fn check_returned_leaf(
     leaf: &[u8],
-    csr: &ValidatedCsr,
+    csr_spki: &[u8],
     wanted: &BTreeSet<String>,
     issuer_der: &[u8],
+    in_process: Option<&SignedInProcess>,
     now: i64,
 ) -> Result<CertInfo, Problem> {
     let info = pki::cert_info(leaf)
@@ -33,13 +35,13 @@ pub(crate) fn check_returned_leaf(
     // RFC 8738 §3: an IP identifier is certified as an iPAddress, never as a dNSName (a CA that
     // copies a legacy CSR's IP dNSName verbatim fails here).
     let ip_as_dns = crate::acme::legacy_ip::ip_text_dns_name(&info.dns_names).is_some();
-    if info.spki_der != csr.spki_der() || &names != wanted || ip_as_dns {
+    if info.spki_der != csr_spki || &names != wanted || ip_as_dns {
         return Err(Problem::internal(
             "the CA returned a certificate that does not match the request",
             &format!(
                 "serial {}, names {names:?} (wanted {wanted:?}), key {}",
                 info.serial,
-                if info.spki_der == csr.spki_der() {
+                if info.spki_der == csr_spki {
                     "as requested"
                 } else {
                     "NOT the CSR key"
@@ -47,9 +49,13 @@ pub(crate) fn check_returned_leaf(
             ),
         ));
     }
-    pki::verify_issued_by(leaf, issuer_der).map_err(|e| {
-        Problem::internal("the CA returned a certificate not signed by its issuer", &e)
-    })?;
+    // A certificate this process's embedded CA has just signed is not signature-checked again
+    // (issue 7: one check per signature); its issuer name and CA flag still are.
+    match in_process {
+        Some(signed) => pki::cert::check_issued_in_process(leaf, issuer_der, signed),
+        None => pki::verify_issued_by(leaf, issuer_der),
+    }
+    .map_err(|e| Problem::internal("the CA returned a certificate not signed by its issuer", &e))?;
     if info.not_after <= info.not_before || info.not_after <= now {
         return Err(Problem::internal(
             "the CA returned a certificate with an unusable validity",
@@ -67,6 +73,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::acme::problem::ProblemType;
+    use crate::pki::ValidatedCsr;
     use crate::pki::issuer::{Issuer, profile};
 
     fn names(list: &[&str]) -> BTreeSet<String> {
@@ -87,7 +94,8 @@ mod tests {
         let wanted = names(&["app1.lan", "www.app1.lan", "10.0.0.5", "fd00::5"]);
         let now = crate::acme::now();
         let (leaf, serial) = ours.issue(&csr, server).unwrap();
-        let info = check_returned_leaf(&leaf, &csr, &wanted, ours.cert_der(), now).unwrap();
+        let info = check_returned_leaf(&leaf, csr.spki_der(), &wanted, ours.cert_der(), None, now)
+            .unwrap();
         assert_eq!(info.serial, serial);
 
         let internal = |r: Result<CertInfo, Problem>| r.err().map(|p| (p.kind, p.status));
@@ -97,9 +105,10 @@ mod tests {
         assert_eq!(
             internal(check_returned_leaf(
                 &wrong_key,
-                &csr,
+                csr.spki_der(),
                 &wanted,
                 ours.cert_der(),
+                None,
                 now
             )),
             refused
@@ -112,9 +121,10 @@ mod tests {
             assert_eq!(
                 internal(check_returned_leaf(
                     &leaf,
-                    &csr,
+                    csr.spki_der(),
                     &other_names,
                     ours.cert_der(),
+                    None,
                     now
                 )),
                 refused
@@ -125,9 +135,10 @@ mod tests {
         assert_eq!(
             internal(check_returned_leaf(
                 &foreign,
-                &csr,
+                csr.spki_der(),
                 &wanted,
                 ours.cert_der(),
+                None,
                 now
             )),
             refused
@@ -137,9 +148,10 @@ mod tests {
         assert_eq!(
             internal(check_returned_leaf(
                 &leaf,
-                &csr,
+                csr.spki_der(),
                 &wanted,
                 ours.cert_der(),
+                None,
                 later
             )),
             refused

@@ -81,6 +81,9 @@ pub(crate) struct Settings {
 pub(crate) struct Issuer {
     pub(crate) pem: String,
     pub(crate) der: Vec<u8>,
+    /// Set when the CA is this process's embedded CA: its certificates' signatures are not
+    /// re-verified (catalog #57 checks the rest; see `pki::cert::SignedInProcess`).
+    pub(crate) in_process: Option<crate::pki::cert::SignedInProcess>,
 }
 
 /// Everything a request handler needs; shared by all connections.
@@ -95,6 +98,8 @@ pub(crate) struct Acme {
     pub(crate) executor: Arc<smol::Executor<'static>>,
     /// Test-only strict-server misbehaviour (`[chaos]`; inert in release builds).
     pub(crate) chaos: Chaos,
+    /// The directory JSON, built on first use (see `directory.rs`).
+    pub(crate) directory_body: std::sync::OnceLock<Vec<u8>>,
 }
 
 /// Seconds since the Unix epoch, now.
@@ -146,7 +151,7 @@ impl Acme {
         if post || path == "/acme/new-nonce" {
             resp = resp.with_header("Replay-Nonce", self.nonces.issue());
         }
-        resp.with_header("Link", format!("<{}>;rel=\"index\"", self.urls.directory()))
+        resp.with_header("Link", self.urls.index_link())
     }
 
     async fn route(self: Arc<Self>, req: &Request, path: &str) -> Result<Response, Problem> {

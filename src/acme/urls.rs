@@ -7,14 +7,21 @@
 #[derive(Clone, Debug)]
 pub(crate) struct Urls {
     base: String,
+    /// `<directory>;rel="index"`, sent on every response (built once).
+    index_link: String,
 }
 
 impl Urls {
     /// `base` is scheme + authority, without a trailing slash (e.g. `https://ra.lan:8443`).
     pub(crate) fn new(base: &str) -> Urls {
-        Urls {
-            base: base.trim_end_matches('/').to_owned(),
-        }
+        let base = base.trim_end_matches('/').to_owned();
+        let index_link = format!("<{base}/acme/directory>;rel=\"index\"");
+        Urls { base, index_link }
+    }
+
+    /// The `Link` value pointing at the directory (RFC 8555 §7.1: `rel="index"`).
+    pub(crate) fn index_link(&self) -> &str {
+        &self.index_link
     }
 
     /// The absolute URL of a request path (the value a JWS `url` must equal, RFC 8555 §6.4).
@@ -96,6 +103,13 @@ impl Urls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // RFC 8555 §7.1: the index link names the directory.
+    #[test]
+    fn rfc8555_s7_1_index_link() {
+        let u = Urls::new("https://ra.lan:8443/");
+        assert_eq!(u.index_link(), format!("<{}>;rel=\"index\"", u.directory()));
+    }
 
     // Catalog #28: kid must be exactly one of our account URLs.
     #[test]

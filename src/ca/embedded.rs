@@ -1,7 +1,9 @@
 //! The embedded uPKI-compatible CA: a thread with a ZMQ REP socket speaking the protocol of
 //! shared/spec/upki-ca-protocol.md (`get_ca`, `get_crl`/`generate_crl`, `sign`, `revoke`,
 //! `unrevoke`, `view`, `list_profiles`, `get_profile`, the `acme_*` tasks) over the [`Issuer`]. Unlike upki-ca 0.1.5 it re-validates
-//! every CSR (signature, key policy) and accepts SAN-only CSRs.
+//! every CSR (signature, key policy) and accepts SAN-only CSRs. The one exception is the RA's
+//! own CA on its in-process link ([`EmbeddedCa::start_for_ra`]), which applies the key policy but
+//! leaves the signature to the RA that verified it ([`VerifiedByRa`]).
 //!
 //! State kept in `<data_dir>/ca/`: the root (`ca.key`, `ca.crt`, see `pki::issuer`) and
 //! the latest serial per name and the revocations (`state.json` + `state.journal`, see
@@ -23,8 +25,9 @@ use crate::ca::proto::{self, CaError, RevocationReason};
 use crate::ca::state_log::{Event, RevokedEntry, StateLog};
 use crate::config::ProfileConfig;
 use crate::config::{EXTENDED_KEY_USAGES, KEY_USAGES};
+use crate::pki::cert::SignedInProcess;
 use crate::pki::cert::der_to_pem;
-use crate::pki::csr::ValidatedCsr;
+use crate::pki::csr::{ValidatedCsr, VerifiedByRa};
 use crate::pki::issuer::{self, Eku, Issuer, PROFILES, Profile, Revoked, Usage};
 
 /// How often the server thread checks its stop flag while idle.
@@ -36,6 +39,9 @@ struct Server {
     profiles: Vec<&'static Profile>,
     state: StateLog,
     acme: AcmeStore,
+    /// Set only for the RA's own in-process CA ([`EmbeddedCa::start_for_ra`]): CSR signatures
+    /// the RA has verified are not verified again. None: every CSR is verified here.
+    ra_verified: Option<VerifiedByRa>,
 }
 
 /// The registration socket of a standalone CA (spec "Registration on :5001").
@@ -52,6 +58,8 @@ pub(crate) struct EmbeddedCa {
     endpoint: String,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+    /// Set by [`EmbeddedCa::start_for_ra`]: the RA in this process is the only client.
+    in_process: bool,
 }
 
 impl std::fmt::Debug for EmbeddedCa {
@@ -85,13 +93,37 @@ fn bind(ctx: &zmq::Context, endpoint: &str) -> Result<zmq::Socket, zmq::Error> {
 impl EmbeddedCa {
     /// Loads or creates the root in `<data_dir>/ca/`, binds a REP socket on `endpoint`
     /// (`inproc://…` with the client's `ctx`, `tcp://HOST:PORT`, `tcp://HOST:*`, `ipc://PATH`)
-    /// and serves it on a new thread.
+    /// and serves it on a new thread. (The server uses [`EmbeddedCa::start_for_ra`], the
+    /// standalone CA [`EmbeddedCa::start_with`].)
+    #[cfg(test)]
     pub(crate) fn start(
         ctx: &zmq::Context,
         endpoint: &str,
         data_dir: &Path,
     ) -> Result<EmbeddedCa, CaError> {
         EmbeddedCa::start_with(ctx, endpoint, data_dir, None, &[])
+    }
+
+    /// The RA's own CA (`upki-ra serve` without `[ca] endpoint`), on an `inproc://` endpoint of
+    /// the RA's ZMQ context. Across this link each CSR signature is verified once, by the RA's
+    /// finalize ([`VerifiedByRa`]), and the RA checks the returned certificate's key, names and
+    /// issuer name but not the signature this process just made ([`SignedInProcess`]).
+    pub(crate) fn start_for_ra(
+        ctx: &zmq::Context,
+        endpoint: &str,
+        data_dir: &Path,
+    ) -> Result<EmbeddedCa, CaError> {
+        let trust = VerifiedByRa::for_in_process_link(endpoint)
+            .ok_or_else(|| setup(format!("{endpoint} is not an in-process endpoint")))?;
+        let mut ca = EmbeddedCa::start_inner(ctx, endpoint, data_dir, None, &[], Some(trust))?;
+        ca.in_process = true;
+        Ok(ca)
+    }
+
+    /// For the RA's issued-certificate check: present only for a CA started with
+    /// [`EmbeddedCa::start_for_ra`].
+    pub(crate) fn signed_in_process(&self) -> Option<SignedInProcess> {
+        self.in_process.then(SignedInProcess::embedded_ca)
     }
 
     /// Like [`EmbeddedCa::start`], plus a registration socket when `registration` is given
@@ -102,6 +134,17 @@ impl EmbeddedCa {
         data_dir: &Path,
         registration: Option<Registration>,
         extra_profiles: &[ProfileConfig],
+    ) -> Result<EmbeddedCa, CaError> {
+        EmbeddedCa::start_inner(ctx, endpoint, data_dir, registration, extra_profiles, None)
+    }
+
+    fn start_inner(
+        ctx: &zmq::Context,
+        endpoint: &str,
+        data_dir: &Path,
+        registration: Option<Registration>,
+        extra_profiles: &[ProfileConfig],
+        ra_verified: Option<VerifiedByRa>,
     ) -> Result<EmbeddedCa, CaError> {
         let dir = data_dir.join("ca");
         let profiles = profiles_with(extra_profiles);
@@ -131,6 +174,7 @@ impl EmbeddedCa {
             profiles,
             state,
             acme: AcmeStore::new(&dir),
+            ra_verified,
         }));
         let mut threads = Vec::new();
         let flag = Arc::clone(&stop);
@@ -166,6 +210,7 @@ impl EmbeddedCa {
             endpoint: bound,
             stop,
             threads,
+            in_process: false,
         })
     }
 
@@ -310,7 +355,11 @@ impl Server {
         let Some(der) = csr_pem_body(pem) else {
             return proto::error("[300] CSR is not a PEM CERTIFICATE REQUEST");
         };
-        let csr = match ValidatedCsr::from_der(&der) {
+        let checked = match &self.ra_verified {
+            Some(trust) => ValidatedCsr::from_der_verified_by_ra(&der, trust),
+            None => ValidatedCsr::from_der(&der),
+        };
+        let csr = match checked {
             Ok(c) => c,
             Err(e) => return proto::error(&format!("[300] {e}")),
         };

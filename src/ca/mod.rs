@@ -10,6 +10,8 @@
 pub(crate) mod acme_store;
 pub(crate) mod client;
 pub(crate) mod embedded;
+#[cfg(test)]
+mod in_process_tests;
 pub(crate) mod lookup;
 pub(crate) mod proto;
 pub(crate) mod rebuild;

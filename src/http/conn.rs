@@ -14,13 +14,12 @@
 //! attacker.
 
 use std::fmt;
-use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_io::Timer;
-use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures_rustls::TlsAcceptor;
 use futures_rustls::rustls;
 use rustls_pki_types::pem::PemObject;
@@ -28,6 +27,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use smol::lock::Semaphore;
 
 use crate::http::body::BodyDecoder;
+use crate::http::deadline::Deadline;
 use crate::http::parse::{HeadParser, Status};
 use crate::http::response::{CONTINUE, Response};
 use crate::http::{Handler, Limits, LogNote, Method, Request};
@@ -80,14 +80,15 @@ pub(crate) async fn serve(
             let _permit = permit;
             let _open = crate::metrics::ConnectionGuard::new();
             log::debug!("connection from {peer}");
-            let head_deadline = Instant::now() + limits.head_timeout;
+            // One timer for the connection's whole life (see `deadline`).
+            let mut deadline = Deadline::new(Instant::now() + limits.head_timeout);
             match tls {
-                None => connection(stream, &handler, &limits, head_deadline).await,
+                None => connection(stream, &handler, &limits, &mut deadline).await,
                 Some(acceptor) => {
                     // The handshake counts against the first request's head deadline.
-                    match with_deadline(acceptor.accept(stream), head_deadline).await {
+                    match deadline.run(acceptor.accept(stream)).await {
                         Ok(tls_stream) => {
-                            connection(tls_stream, &handler, &limits, head_deadline).await
+                            connection(tls_stream, &handler, &limits, &mut deadline).await
                         }
                         Err(e) => log::debug!("TLS handshake with {peer} failed: {e}"),
                     }
@@ -106,26 +107,31 @@ enum End {
     Refuse(u16, String),
 }
 
-/// The request loop of one connection.
-async fn connection<S>(mut stream: S, handler: &Handler, limits: &Limits, first_deadline: Instant)
+/// A connection's buffers: `buf` holds received bytes not yet consumed, `scratch` is the read
+/// target, zeroed once per connection rather than once per read.
+struct Buffers {
+    buf: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+/// The request loop of one connection. `deadline` holds the first request's head deadline
+/// (which already covered the TLS handshake).
+async fn connection<S>(mut stream: S, handler: &Handler, limits: &Limits, deadline: &mut Deadline)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    let mut first_deadline = Some(first_deadline);
+    let mut bufs = Buffers {
+        buf: Vec::with_capacity(READ_CHUNK),
+        scratch: vec![0; READ_CHUNK],
+    };
+    let mut first = true;
     loop {
-        match one_exchange(
-            &mut stream,
-            &mut buf,
-            handler,
-            limits,
-            first_deadline.take(),
-        )
-        .await
-        {
+        let exchange = one_exchange(&mut stream, &mut bufs, handler, limits, deadline, first);
+        first = false;
+        match exchange.await {
             Ok(true) => continue,
             Ok(false) => {
-                linger_close(&mut stream, limits).await;
+                linger_close(&mut stream, &mut bufs.scratch, limits, deadline).await;
                 return;
             }
             Err(End::Gone) => return,
@@ -134,12 +140,9 @@ where
                 // After an error response we close: the rest of the buffer (maybe the middle
                 // of a body, #9) is never parsed as a request.
                 let bytes = Response::problem(status, &detail).serialize(&Method::Get, true);
-                let deadline = Instant::now() + limits.write_timeout;
-                if with_deadline(write_flush(&mut stream, &bytes), deadline)
-                    .await
-                    .is_ok()
-                {
-                    linger_close(&mut stream, limits).await;
+                deadline.set(Instant::now() + limits.write_timeout);
+                if deadline.run(write_flush(&mut stream, &bytes)).await.is_ok() {
+                    linger_close(&mut stream, &mut bufs.scratch, limits, deadline).await;
                 }
                 return;
             }
@@ -150,22 +153,28 @@ where
 /// Reads one request, runs the handler, writes the response. `Ok(true)`: keep the connection.
 async fn one_exchange<S>(
     stream: &mut S,
-    buf: &mut Vec<u8>,
+    bufs: &mut Buffers,
     handler: &Handler,
     limits: &Limits,
-    first_deadline: Option<Instant>,
+    deadline: &mut Deadline,
+    first: bool,
 ) -> Result<bool, End>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let Buffers { buf, scratch } = bufs;
     // Phase 1: the head. Before its first byte we wait at most the idle deadline (or, for the
     // first request, the head deadline that already covered the TLS handshake); from its
     // first byte the whole head must arrive within `head_timeout` (slowloris, #8).
-    let mut head_deadline = first_deadline;
-    if head_deadline.is_none() && !buf.is_empty() {
-        head_deadline = Some(Instant::now() + limits.head_timeout);
+    let mut head_started = first;
+    if !first {
+        if buf.is_empty() {
+            deadline.set(Instant::now() + limits.idle_timeout);
+        } else {
+            head_started = true;
+            deadline.set(Instant::now() + limits.head_timeout);
+        }
     }
-    let idle_deadline = Instant::now() + limits.idle_timeout;
     let mut parser = HeadParser::new(limits);
     let (head, len) = loop {
         if !buf.is_empty() {
@@ -175,12 +184,12 @@ where
                 Err(e) => return Err(End::Refuse(e.status(), e.to_string())),
             }
         }
-        let deadline = head_deadline.unwrap_or(idle_deadline);
-        match read_more(stream, buf, deadline).await {
+        match read_more(stream, buf, scratch, deadline).await {
             Ok(0) => return Err(End::Gone),
             Ok(_) => {
-                if head_deadline.is_none() {
-                    head_deadline = Some(Instant::now() + limits.head_timeout);
+                if !head_started {
+                    head_started = true;
+                    deadline.set(Instant::now() + limits.head_timeout);
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::TimedOut && !buf.is_empty() => {
@@ -207,13 +216,15 @@ where
         // RFC 9110 §10.1.1: a server that receives 100-continue MAY omit the interim
         // response if it has already received some of the content.
         if first && head.expect_continue && buf.is_empty() && step.consumed == 0 {
-            let deadline = Instant::now() + limits.write_timeout;
-            with_deadline(write_flush(stream, CONTINUE), deadline)
+            deadline.set(Instant::now() + limits.write_timeout);
+            deadline
+                .run(write_flush(stream, CONTINUE))
                 .await
                 .map_err(|_| End::Gone)?;
         }
         first = false;
-        match read_more(stream, buf, body_deadline).await {
+        deadline.set(body_deadline);
+        match read_more(stream, buf, scratch, deadline).await {
             Ok(0) => return Err(End::Gone),
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
@@ -235,8 +246,9 @@ where
     };
     let response = handler(request).await;
     let bytes = response.serialize(&method, !keep_alive);
-    let deadline = Instant::now() + limits.write_timeout;
-    with_deadline(write_flush(stream, &bytes), deadline)
+    deadline.set(Instant::now() + limits.write_timeout);
+    deadline
+        .run(write_flush(stream, &bytes))
         .await
         .map_err(|_| End::Gone)?;
     Ok(keep_alive)
@@ -244,18 +256,21 @@ where
 
 /// RFC 9112 §9.6: close our side first, then read (and drop) what the client still sends for
 /// a short while, so that it reads our last response instead of a TCP reset.
-async fn linger_close<S>(stream: &mut S, limits: &Limits)
-where
+async fn linger_close<S>(
+    stream: &mut S,
+    scratch: &mut [u8],
+    limits: &Limits,
+    deadline: &mut Deadline,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let deadline = Instant::now() + limits.write_timeout.min(LINGER_TIME);
-    if with_deadline(stream.close(), deadline).await.is_err() {
+    deadline.set(Instant::now() + limits.write_timeout.min(LINGER_TIME));
+    if deadline.run(stream.close()).await.is_err() {
         return;
     }
     let mut drained = 0;
-    let mut scratch = [0u8; READ_CHUNK];
     while drained < LINGER_BYTES {
-        match with_deadline(stream.read(&mut scratch), deadline).await {
+        match deadline.run(stream.read(scratch)).await {
             Ok(0) | Err(_) => return,
             Ok(n) => drained += n,
         }
@@ -265,29 +280,17 @@ where
 async fn read_more<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut Vec<u8>,
-    deadline: Instant,
+    scratch: &mut [u8],
+    deadline: &mut Deadline,
 ) -> io::Result<usize> {
-    let mut chunk = [0u8; READ_CHUNK];
-    let n = with_deadline(stream.read(&mut chunk), deadline).await?;
-    buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+    let n = deadline.run(stream.read(scratch)).await?;
+    buf.extend_from_slice(scratch.get(..n).unwrap_or_default());
     Ok(n)
 }
 
 async fn write_flush<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) -> io::Result<()> {
     stream.write_all(bytes).await?;
     stream.flush().await
-}
-
-/// Runs `fut` until `deadline`; then gives up with `ErrorKind::TimedOut`.
-async fn with_deadline<T, F>(fut: F, deadline: Instant) -> io::Result<T>
-where
-    F: Future<Output = io::Result<T>>,
-{
-    fut.or(async {
-        Timer::at(deadline).await;
-        Err(io::ErrorKind::TimedOut.into())
-    })
-    .await
 }
 
 /// Why [`tls_acceptor`] could not build a TLS configuration.
@@ -336,6 +339,7 @@ pub(crate) fn tls_acceptor(cert_chain_pem: &str, key_pem: &str) -> Result<TlsAcc
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)] // tests may unwrap and panic
 mod tests {
+    use std::future::Future;
     use std::net::SocketAddr;
 
     use async_net::{TcpListener, TcpStream};
@@ -344,6 +348,14 @@ mod tests {
 
     use super::*;
     use crate::http::client;
+
+    /// Runs `fut` until `deadline`; then gives up with `ErrorKind::TimedOut`.
+    async fn with_deadline<T, F>(fut: F, deadline: Instant) -> io::Result<T>
+    where
+        F: Future<Output = io::Result<T>>,
+    {
+        Deadline::new(deadline).run(fut).await
+    }
 
     const CERT: &str = include_str!("testdata/cert.pem");
     const KEY: &str = include_str!("testdata/key.pem");
@@ -408,7 +420,8 @@ mod tests {
         buf: &mut Vec<u8>,
         head_req: bool,
     ) -> Got {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut deadline = Deadline::new(Instant::now() + Duration::from_secs(5));
+        let mut scratch = vec![0; READ_CHUNK];
         loop {
             if let Some((h, len)) = client::parse_response_head(buf, 1 << 20).unwrap() {
                 let head = String::from_utf8(buf[..len].to_vec()).unwrap();
@@ -419,7 +432,10 @@ mod tests {
                 };
                 while buf.len() < len + n {
                     assert!(
-                        read_more(s, buf, deadline).await.unwrap() > 0,
+                        read_more(s, buf, &mut scratch, &mut deadline)
+                            .await
+                            .unwrap()
+                            > 0,
                         "EOF in body"
                     );
                 }
@@ -432,7 +448,10 @@ mod tests {
                 };
             }
             assert!(
-                read_more(s, buf, deadline).await.unwrap() > 0,
+                read_more(s, buf, &mut scratch, &mut deadline)
+                    .await
+                    .unwrap()
+                    > 0,
                 "EOF in head: {buf:?}"
             );
         }

@@ -16,6 +16,7 @@
 pub(crate) mod body;
 pub(crate) mod client;
 pub(crate) mod conn;
+pub(crate) mod deadline;
 pub(crate) mod parse;
 pub(crate) mod response;
 

@@ -55,10 +55,18 @@ impl Response {
             log::error!("handler returned an invalid response ({why}); sending 500 instead");
             return Response::problem(500, "internal error").serialize(method, true);
         }
-        let mut out = Vec::with_capacity(128 + self.body.len());
-        out.extend_from_slice(
-            format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status)).as_bytes(),
-        );
+        // Sized once for the whole response, so it is written with one allocation (issue 7).
+        let head_len: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 4)
+            .sum();
+        let mut out = Vec::with_capacity(96 + head_len + self.body.len());
+        out.extend_from_slice(b"HTTP/1.1 ");
+        push_decimal(&mut out, usize::from(self.status));
+        out.push(b' ');
+        out.extend_from_slice(reason(self.status).as_bytes());
+        out.extend_from_slice(b"\r\n");
         for (name, value) in &self.headers {
             if is_framing(name) {
                 continue;
@@ -74,7 +82,9 @@ impl Response {
         // would describe the unsent representation, so we omit it too).
         let no_content = self.status == 204 || self.status == 304;
         if !no_content {
-            out.extend_from_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
+            out.extend_from_slice(b"Content-Length: ");
+            push_decimal(&mut out, self.body.len());
+            out.extend_from_slice(b"\r\n");
         }
         if close {
             out.extend_from_slice(b"Connection: close\r\n");
@@ -104,6 +114,25 @@ impl Response {
         }
         Ok(())
     }
+}
+
+/// Appends `n` in decimal ASCII.
+fn push_decimal(out: &mut Vec<u8>, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        if let Some(d) = digits.get_mut(i) {
+            // `n % 10` < 10, so the cast cannot truncate.
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(i..).unwrap_or_default());
 }
 
 /// The interim response sent for `Expect: 100-continue` (RFC 9110 §10.1.1).
@@ -155,6 +184,16 @@ mod tests {
 
     fn text(r: &Response, method: Method, close: bool) -> String {
         String::from_utf8(r.serialize(&method, close)).unwrap()
+    }
+
+    // RFC 9110 §8.6: Content-Length = 1*DIGIT, written without a formatter.
+    #[test]
+    fn rfc9110_s8_6_decimal_digits() {
+        for n in [0, 7, 10, 204, 4096, 1_000_001, usize::MAX] {
+            let mut out = b"x".to_vec();
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}").into_bytes());
+        }
     }
 
     // RFC 9112 §4 + RFC 9110 §8.6: status line, headers in order, Content-Length.

@@ -157,11 +157,33 @@ pub(crate) fn der_to_pem(label: &str, der: &[u8]) -> String {
     out
 }
 
-/// Checks that `leaf_der` names `issuer_der`'s subject as its issuer and that its signature
-/// verifies under the issuer's key (catalog #57: "not chained to the configured issuer").
-pub(crate) fn verify_issued_by(leaf_der: &[u8], issuer_der: &[u8]) -> Result<(), CertError> {
-    let leaf = decode_cert(leaf_der)?;
-    let issuer = decode_cert(issuer_der)?;
+/// The RA's side of the in-process link to its own embedded CA (issue 7: one signature check
+/// per signature): the certificates come from this process's `pki::issuer`, which signed them
+/// a moment ago with the key behind the issuer certificate the RA loaded from the same data
+/// folder. Built only by `EmbeddedCa::signed_in_process` for a CA started with
+/// `EmbeddedCa::start_for_ra`; a remote CA (a separate trust domain) never yields it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SignedInProcess(());
+
+impl SignedInProcess {
+    /// Only for `EmbeddedCa::signed_in_process`.
+    pub(crate) fn embedded_ca() -> SignedInProcess {
+        SignedInProcess(())
+    }
+}
+
+/// Catalog #57 for a certificate from the in-process CA: `leaf_der` names `issuer_der`'s
+/// subject as its issuer and the issuer is a CA, as [`verify_issued_by`] checks, without
+/// verifying the signature this process itself made (see [`SignedInProcess`]).
+pub(crate) fn check_issued_in_process(
+    leaf_der: &[u8],
+    issuer_der: &[u8],
+    _signed: &SignedInProcess,
+) -> Result<(), CertError> {
+    check_issuer_name(&decode_cert(leaf_der)?, &decode_cert(issuer_der)?)
+}
+
+fn check_issuer_name(leaf: &Certificate, issuer: &Certificate) -> Result<(), CertError> {
     if leaf.tbs_certificate().issuer() != issuer.tbs_certificate().subject() {
         return Err(CertError::IssuerMismatch);
     }
@@ -172,6 +194,15 @@ pub(crate) fn verify_issued_by(leaf_der: &[u8], issuer_der: &[u8]) -> Result<(),
     if bc.is_some_and(|(_, bc)| !bc.ca) {
         return Err(CertError::NotACa);
     }
+    Ok(())
+}
+
+/// Checks that `leaf_der` names `issuer_der`'s subject as its issuer and that its signature
+/// verifies under the issuer's key (catalog #57: "not chained to the configured issuer").
+pub(crate) fn verify_issued_by(leaf_der: &[u8], issuer_der: &[u8]) -> Result<(), CertError> {
+    let leaf = decode_cert(leaf_der)?;
+    let issuer = decode_cert(issuer_der)?;
+    check_issuer_name(&leaf, &issuer)?;
     let raw = RawSigned::from_der(leaf_der).map_err(|_| CertError::Decode("Certificate"))?;
     let tbs = raw
         .tbs

@@ -273,6 +273,35 @@ pub(crate) fn verify_signature(
 #[derive(Debug, Clone)]
 struct SignatureVerified(());
 
+/// The trust boundary between the RA and an embedded CA in the same process (issue 7: verify
+/// each CSR signature once). Holding it means: every CSR that reaches the holder was accepted by
+/// [`ValidatedCsr::from_der`] (self-signature verified, catalog #50) in this process before it
+/// was stored as an issuance intent, and it crossed only an in-process channel, so the CA may
+/// skip verifying that same signature again ([`ValidatedCsr::from_der_verified_by_ra`]).
+///
+/// Only [`VerifiedByRa::for_in_process_link`] builds it, and only for a ZMQ `inproc://`
+/// endpoint, which nothing outside this process's ZMQ context can reach. A CA reached over
+/// `tcp://` or `ipc://` (upki-ca, `upki-ra ca serve`) is a separate trust domain: it never
+/// holds this and verifies every CSR itself.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VerifiedByRa(());
+
+impl VerifiedByRa {
+    /// The token for a CA serving the RA on `endpoint`, if that endpoint is in-process.
+    pub(crate) fn for_in_process_link(endpoint: &str) -> Option<VerifiedByRa> {
+        endpoint
+            .starts_with("inproc://")
+            .then_some(VerifiedByRa(()))
+    }
+}
+
+/// Whether [`ValidatedCsr::parse`] verifies the self-signature.
+enum SignatureCheck<'a> {
+    Verify,
+    /// Already verified by this process's RA (see [`VerifiedByRa`]).
+    TrustRa(&'a VerifiedByRa),
+}
+
 /// Only `ValidatedCsr::from_der` builds this: parsed, self-signature verified, key policy passed.
 ///
 /// Invariant: `der` is the exact CSR whose signature verified under `spki_der`; the names are
@@ -293,18 +322,39 @@ impl ValidatedCsr {
     /// the CSR's own key (catalog #50), applies the key and algorithm policy (catalog #53) and
     /// collects the requested names (catalog #51, #54).
     pub(crate) fn from_der(der: &[u8]) -> Result<ValidatedCsr, CsrError> {
+        ValidatedCsr::parse(der, SignatureCheck::Verify)
+    }
+
+    /// Like [`ValidatedCsr::from_der`] (strict DER, key and algorithm policy, names) for a CSR
+    /// whose self-signature this process's RA has already verified: the embedded CA on its
+    /// in-process link (see [`VerifiedByRa`] for the boundary).
+    pub(crate) fn from_der_verified_by_ra(
+        der: &[u8],
+        trust: &VerifiedByRa,
+    ) -> Result<ValidatedCsr, CsrError> {
+        ValidatedCsr::parse(der, SignatureCheck::TrustRa(trust))
+    }
+
+    fn parse(der: &[u8], check: SignatureCheck<'_>) -> Result<ValidatedCsr, CsrError> {
         // `from_der` rejects trailing data after the outer SEQUENCE.
         let req = CertReq::from_der(der).map_err(|_| CsrError::Decode("CertificationRequest"))?;
         let raw = RawSigned::from_der(der).map_err(|_| CsrError::Decode("CertificationRequest"))?;
         let spki_der = req.info.public_key.to_der()?;
         let spki = SubjectPublicKeyInfoRef::from_der(&spki_der)?;
-        // The signature covers the DER of certificationRequestInfo exactly as received (RFC 2986 §4.2).
-        let signed = raw.tbs.to_der()?;
-        let signature = raw
-            .signature
-            .as_bytes()
-            .ok_or(CsrError::Decode("signature bit string"))?;
-        let key_kind = verify_signature(&spki, &raw.algorithm, &signed, signature)?;
+        let key_kind = match check {
+            SignatureCheck::Verify => {
+                // The signature covers the DER of certificationRequestInfo exactly as received
+                // (RFC 2986 §4.2).
+                let signed = raw.tbs.to_der()?;
+                let signature = raw
+                    .signature
+                    .as_bytes()
+                    .ok_or(CsrError::Decode("signature bit string"))?;
+                verify_signature(&spki, &raw.algorithm, &signed, signature)?
+            }
+            // The key policy still applies; only the signature was checked by the RA.
+            SignatureCheck::TrustRa(VerifiedByRa(())) => check_key(&spki)?.0,
+        };
         let verified = SignatureVerified(());
 
         let common_name = common_name(&req.info.subject)?;
@@ -349,6 +399,14 @@ impl ValidatedCsr {
     pub(crate) fn ip_addrs(&self) -> &[IpAddr] {
         &self.ip_addrs
     }
+}
+
+/// The SubjectPublicKeyInfo DER of a CSR, parsed without checking its signature: for the RA's
+/// own issuance intents, whose CSR [`ValidatedCsr::from_der`] accepted before the intent was
+/// stored (compared with the issued certificate's key, catalog #57).
+pub(crate) fn stored_csr_spki(der: &[u8]) -> Result<Vec<u8>, CsrError> {
+    let req = CertReq::from_der(der).map_err(|_| CsrError::Decode("CertificationRequest"))?;
+    Ok(req.info.public_key.to_der()?)
 }
 
 /// The subject CN (UTF8String or PrintableString); at most one.
