@@ -55,8 +55,14 @@ struct Finalize {
 /// The names a certificate for `order` must carry: DNS names lower case (wildcards as `*.x`),
 /// IP addresses in canonical text.
 fn wanted_names(order: &OrderRecord) -> Result<BTreeSet<String>, Problem> {
-    order
-        .identifiers
+    wanted_names_of(&order.identifiers)
+}
+
+/// [`wanted_names`] of a list of identifiers (also called by the fuzz targets).
+pub(super) fn wanted_names_of(
+    identifiers: &[crate::store::records::Identifier],
+) -> Result<BTreeSet<String>, Problem> {
+    identifiers
         .iter()
         .map(|i| {
             identifier::normalize(&i.kind, &i.value)
@@ -75,7 +81,10 @@ fn name_of(text: &str) -> String {
 
 /// RFC 8555 §7.4 / catalog #51: the CSR names (SANs, plus the CN if any) must be exactly the
 /// order's identifiers — no missing name, no extra one.
-fn check_csr_names(csr: &ValidatedCsr, wanted: &BTreeSet<String>) -> Result<(), Problem> {
+pub(super) fn check_csr_names(
+    csr: &ValidatedCsr,
+    wanted: &BTreeSet<String>,
+) -> Result<(), Problem> {
     let mut names: BTreeSet<String> = csr
         .dns_names()
         .iter()

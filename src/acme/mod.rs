@@ -10,6 +10,8 @@ mod challenge;
 mod directory;
 mod eab;
 mod finalize;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzz_hooks;
 mod identifier;
 pub(crate) mod ids;
 mod key_change;

@@ -188,7 +188,7 @@ impl ParsedJws {
         })
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn alg(&self) -> Alg {
         self.alg
     }
@@ -197,7 +197,7 @@ impl ParsedJws {
         &self.key
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn url(&self) -> &str {
         &self.url
     }
