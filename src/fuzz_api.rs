@@ -304,9 +304,12 @@ pub fn validate_csr(
     })
 }
 
-/// The DER blocks of a PEM text (the parser used for CA answers and stored chains).
-pub fn pem_to_ders(pem: &str) -> Result<Vec<Vec<u8>>, String> {
-    crate::pki::pem_to_ders(pem).map_err(|e| e.to_string())
+/// A stored CSR PEM read back the way finalize resumes an issuance intent
+/// (`der::pem::decode_vec`): (label, DER).
+pub fn csr_pem_to_der(pem: &str) -> Result<(String, Vec<u8>), String> {
+    der::pem::decode_vec(pem.as_bytes())
+        .map(|(label, der)| (label.to_owned(), der))
+        .map_err(|e| e.to_string())
 }
 
 /// The names a certificate for these order identifiers must carry.

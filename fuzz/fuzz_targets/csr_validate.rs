@@ -2,7 +2,7 @@
 //! names check against a fixed order (dns app1.lan, dns www.app1.lan, ip 10.0.0.5, ip fd00::5).
 //!
 //! Properties: every refusal is a 400 problem; an accepted CSR is exactly the input (strict DER,
-//! no trailing bytes), its PEM parses back to the same DER, validation is deterministic, and the
+//! no trailing bytes), its PEM (as stored in the issuance intent) reads back to the same DER, validation is deterministic, and the
 //! names check passes only when the CSR names (SANs plus CN) are exactly the order's names.
 #![no_main]
 
@@ -34,7 +34,10 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     assert_eq!(csr.der, data, "accepted CSR differs from the input");
-    assert_eq!(fuzz_api::pem_to_ders(&csr.pem), Ok(vec![csr.der.clone()]));
+    assert_eq!(
+        fuzz_api::csr_pem_to_der(&csr.pem),
+        Ok(("CERTIFICATE REQUEST".to_owned(), csr.der.clone()))
+    );
     assert_eq!(fuzz_api::validate_csr(&csr.der, &order), Ok(csr.clone()));
     assert_eq!(csr.spki_der.first(), Some(&0x30));
     if csr.names.is_ok() {
