@@ -12,6 +12,8 @@ pub mod cli;
 mod cli_eab;
 mod config;
 mod daemon;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz_api;
 mod http;
 mod jose;
 mod metrics;

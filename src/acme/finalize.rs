@@ -23,7 +23,9 @@ use crate::ca::CaError;
 use crate::http::{Request, Response};
 use crate::jose::b64;
 use crate::pki::{self, ValidatedCsr};
-use crate::store::records::{CertRecord, IssuanceIntent, OrderRecord, OrderStatus, SCHEMA_VERSION};
+use crate::store::records::{
+    CertRecord, Identifier, IssuanceIntent, OrderRecord, OrderStatus, SCHEMA_VERSION,
+};
 
 /// Longest pause between two attempts to reach an unreachable CA.
 const MAX_BACKOFF: Duration = Duration::from_secs(15);
@@ -56,8 +58,12 @@ struct Finalize {
 /// The names a certificate for `order` must carry: DNS names lower case (wildcards as `*.x`),
 /// IP addresses in canonical text.
 fn wanted_names(order: &OrderRecord) -> Result<BTreeSet<String>, Problem> {
-    order
-        .identifiers
+    wanted_names_of(&order.identifiers)
+}
+
+/// [`wanted_names`] of a list of identifiers (also called by the fuzz targets).
+pub(super) fn wanted_names_of(identifiers: &[Identifier]) -> Result<BTreeSet<String>, Problem> {
+    identifiers
         .iter()
         .map(|i| {
             identifier::normalize(&i.kind, &i.value)
@@ -73,14 +79,13 @@ fn wanted_names(order: &OrderRecord) -> Result<BTreeSet<String>, Problem> {
 /// same set of requested identifiers"); IP addresses are in canonical text on both sides.
 /// An IP address is a dNSName only with `legacy_ip` (`identifiers.legacy_ip_identifiers`), and
 /// the CN only when it is one of the order's IP identifiers (lego's CN).
-fn check_csr_names(
+pub(super) fn check_csr_names(
     csr: &ValidatedCsr,
-    order: &OrderRecord,
+    identifiers: &[Identifier],
     legacy_ip: bool,
 ) -> Result<(), Problem> {
-    let wanted: BTreeSet<&str> = order.identifiers.iter().map(|i| i.value.as_str()).collect();
-    let ips: BTreeSet<String> = order
-        .identifiers
+    let wanted: BTreeSet<&str> = identifiers.iter().map(|i| i.value.as_str()).collect();
+    let ips: BTreeSet<String> = identifiers
         .iter()
         .filter(|i| i.kind == "ip")
         .map(|i| i.value.clone())
@@ -147,7 +152,11 @@ impl Acme {
         let der = b64::decode(&payload.csr)
             .map_err(|_| Problem::malformed("csr is not base64url-encoded DER"))?;
         let csr = ValidatedCsr::from_der(&der)?;
-        check_csr_names(&csr, &order, self.settings.legacy_ip_identifiers)?;
+        check_csr_names(
+            &csr,
+            &order.identifiers,
+            self.settings.legacy_ip_identifiers,
+        )?;
         // RFC 8555 §11.1: "the server MUST verify that the public key in a CSR is not the same
         // as the public key of the account key pair".
         if csr.spki_der() == auth.key().spki_der().as_slice() {

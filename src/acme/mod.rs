@@ -14,6 +14,8 @@ mod csr_key;
 mod directory;
 mod eab;
 mod finalize;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzz_hooks;
 mod identifier;
 pub(crate) mod ids;
 mod issued;

@@ -181,6 +181,9 @@ impl Problem {
         {
             p.kind = first.kind;
             p.status = first.kind.status();
+            // RFC 8555 §6.2: a badSignatureAlgorithm problem "MUST include an 'algorithms'
+            // field", whichever way it was built (found by fuzz/problem_roundtrip).
+            p.algorithms = first.kind == ProblemType::BadSignatureAlgorithm;
         }
         p.subproblems = subs;
         p
@@ -363,6 +366,34 @@ mod tests {
                 .as_array()
                 .is_some_and(|a| a.len() == SUPPORTED_ALGS.len())
         );
+    }
+
+    // RFC 8555 §6.2: subproblems that all are badSignatureAlgorithm lift that type to the top,
+    // and with it the MUST-have "algorithms" field (regression: fuzz/problem_roundtrip).
+    #[test]
+    fn bad_signature_algorithm_from_subproblems_lists_algorithms() {
+        let sub = |v: &str| Subproblem {
+            kind: ProblemType::BadSignatureAlgorithm,
+            detail: "x".into(),
+            identifier: crate::store::records::Identifier {
+                kind: "dns".into(),
+                value: v.into(),
+            },
+        };
+        let v = Problem::from_subproblems(vec![sub("a.lan"), sub("b.lan")]).to_json();
+        assert_eq!(
+            v["type"],
+            "urn:ietf:params:acme:error:badSignatureAlgorithm"
+        );
+        assert!(v["algorithms"].as_array().is_some());
+        let mixed = Problem::from_subproblems(vec![
+            sub("a.lan"),
+            Subproblem {
+                kind: ProblemType::Malformed,
+                ..sub("b.lan")
+            },
+        ]);
+        assert!(mixed.to_json().get("algorithms").is_none());
     }
 
     // RFC 8555 §6.7.1: subproblems carry their identifier; agreeing types lift to the top.

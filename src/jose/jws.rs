@@ -195,7 +195,7 @@ impl ParsedJws {
         })
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn alg(&self) -> Alg {
         self.alg
     }
@@ -204,7 +204,7 @@ impl ParsedJws {
         &self.key
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn url(&self) -> &str {
         &self.url
     }
