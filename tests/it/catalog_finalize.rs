@@ -18,10 +18,11 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage};
 use x509_cert::request::CertReq;
 
-use crate::catalog_common::{P256Key, assert_problem, dns_name, ready_order};
+use crate::catalog_common::{assert_problem, dns_name, ready_order};
 use crate::support::Env;
 use crate::support::client::{Acme, b64};
 use crate::support::https::Response;
+use crate::support::pki::CertKey;
 use crate::support::pki::{Identifier, pem_to_ders};
 
 fn ids(names: &[&str]) -> Vec<Identifier> {
@@ -50,10 +51,10 @@ fn extension_oids(der: &[u8]) -> Vec<ObjectIdentifier> {
 #[test]
 fn catalog_48_finalize_not_ready_and_concurrent() {
     let env = Env::start();
-    let key = P256Key::generate();
+    let key = CertKey::generate();
     let mut acme = Acme::with_key(&env.server, key.account_key());
     acme.new_account();
-    let cert_key = P256Key::generate();
+    let cert_key = CertKey::generate();
     let (_, pending) = acme.new_order(&ids(&["c48p.example.test"]));
     let csr = cert_key.csr_for(&["c48p.example.test"]);
     let r = finalize_raw(&mut acme, &pending, &json!({"csr": b64(&csr)}));
@@ -125,7 +126,7 @@ fn catalog_49_50_undecodable_and_unsigned_csrs() {
     acme.new_account();
     let names = ["c49.example.test"];
     let (order_url, order) = ready_order(&env, &mut acme, &ids(&names));
-    let key = P256Key::generate();
+    let key = CertKey::generate();
     // A CSR whose base64url form has '-' or '_' (so the standard alphabet differs).
     let der = loop {
         let d = key.csr_for(&names);
@@ -151,7 +152,7 @@ fn catalog_49_50_undecodable_and_unsigned_csrs() {
     let last = bad_sig.len() - 2;
     bad_sig[last] ^= 0x01;
     // The request info of this CSR with the signature of another key's CSR for the same names.
-    let other = CertReq::from_der(&P256Key::generate().csr_for(&names)).unwrap();
+    let other = CertReq::from_der(&CertKey::generate().csr_for(&names)).unwrap();
     let mut spliced = CertReq::from_der(&der).unwrap();
     spliced.signature = other.signature;
     let foreign_sig = spliced.to_der().unwrap();
@@ -222,8 +223,8 @@ fn catalog_51_csr_names_differ_from_order() {
     acme.new_account();
     let names = ["c51-a.example.test", "c51-b.example.test"];
     let (order_url, order) = ready_order(&env, &mut acme, &ids(&names));
-    let key = P256Key::generate();
-    let csr = |cn: Option<&str>, sans: Vec<GeneralName>| json!({ "csr": b64(&key.csr(cn, sans, vec![])) });
+    let key = CertKey::generate();
+    let csr = |cn: Option<&str>, sans: Vec<GeneralName>| json!({ "csr": b64(&key.csr_with(cn, sans, vec![])) });
     let both = || vec![dns_name(names[0]), dns_name(names[1])];
     let with = |extra: GeneralName| {
         let mut v = both();
@@ -308,10 +309,10 @@ fn catalog_51_csr_names_differ_from_order() {
 #[test]
 fn catalog_52_csr_key_is_an_account_key() {
     let env = Env::start();
-    let own = P256Key::generate();
+    let own = CertKey::generate();
     let mut acme = Acme::with_key(&env.server, own.account_key());
     acme.new_account();
-    let theirs = P256Key::generate();
+    let theirs = CertKey::generate();
     let mut other = Acme::with_key(&env.server, theirs.account_key());
     other.new_account();
     let names = ["c52.example.test"];
@@ -422,7 +423,7 @@ fn catalog_54_csr_extensions_not_copied() {
     let env = Env::start();
     let mut acme = Acme::new(&env.server);
     acme.new_account();
-    let key = P256Key::generate();
+    let key = CertKey::generate();
     let ext = |oid: &str, critical: bool, value: Vec<u8>| Extension {
         extn_id: ObjectIdentifier::new(oid).unwrap(),
         critical,
@@ -441,7 +442,7 @@ fn catalog_54_csr_extensions_not_copied() {
         .unwrap();
     let names = ["c54.example.test"];
     let (order_url, order) = ready_order(&env, &mut acme, &ids(&names));
-    let ca_true = key.csr(
+    let ca_true = key.csr_with(
         None,
         vec![dns_name(names[0])],
         vec![ext("2.5.29.19", true, bc(true))],
@@ -450,7 +451,7 @@ fn catalog_54_csr_extensions_not_copied() {
     assert_problem(&r, 400, "badCSR", "basicConstraints cA=TRUE");
     assert_eq!(acme.get_json(&order_url)["status"], "ready");
 
-    let asking = key.csr(
+    let asking = key.csr_with(
         None,
         vec![dns_name(names[0])],
         vec![
@@ -468,7 +469,7 @@ fn catalog_54_csr_extensions_not_copied() {
     let plain_url = plain_order["finalize"].as_str().unwrap().to_owned();
     let r = acme.finalize(
         &plain_url,
-        &P256Key::generate().csr_for(&["c54-plain.example.test"]),
+        &CertKey::generate().csr_for(&["c54-plain.example.test"]),
     );
     assert_eq!(r.status, 200, "{r}");
     let plain_order_url = r.header("location").unwrap().to_owned();
@@ -504,7 +505,7 @@ fn catalog_55_revocation_refusals() {
     owner.new_account();
     let names = ["c55.example.test"];
     let (order_url, order) = ready_order(&env, &mut owner, &ids(&names));
-    let cert_key = P256Key::generate();
+    let cert_key = CertKey::generate();
     let r = owner.finalize(
         order["finalize"].as_str().unwrap(),
         &cert_key.csr_for(&names),
@@ -543,7 +544,7 @@ fn catalog_55_revocation_refusals() {
     let r = stranger.revoke(&leaf, None);
     assert_problem(&r, 403, "unauthorized", "stranger account");
     // A jwk-signed request by a key that is not the certificate's.
-    let mut wrong_key = Acme::with_key(&env.server, P256Key::generate().account_key());
+    let mut wrong_key = Acme::with_key(&env.server, CertKey::generate().account_key());
     let r = wrong_key.revoke(&leaf, None);
     assert_problem(&r, 403, "unauthorized", "jwk ≠ certificate key");
     // The certificate's own key revokes it; the second request is alreadyRevoked.

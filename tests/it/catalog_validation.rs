@@ -367,7 +367,7 @@ fn catalog_46_one_bad_identifier_of_three() {
         }]),
         "{order}"
     );
-    let key = crate::catalog_common::P256Key::generate();
+    let key = crate::support::pki::CertKey::generate();
     let finalize = order["finalize"].as_str().unwrap().to_owned();
     let r = acme.finalize(&finalize, &key.csr_for(&names));
     assert_problem(

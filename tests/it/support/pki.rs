@@ -93,10 +93,6 @@ impl CertKey {
 
     /// A PKCS#10 CSR for `ids` (as SANs), with `CN=cn` when given, signed ECDSA-SHA256.
     pub(crate) fn csr(&self, cn: Option<&str>, ids: &[Identifier]) -> Vec<u8> {
-        let subject = match cn {
-            Some(cn) => Name::from_str(&format!("CN={cn}")).unwrap(),
-            None => Name::default(),
-        };
         let names: Vec<GeneralName> = ids
             .iter()
             .map(|id| match id {
@@ -104,15 +100,38 @@ impl CertKey {
                 Identifier::Ip(ip) => GeneralName::from(*ip),
             })
             .collect();
-        let san = Extension {
-            extn_id: ID_CE_SUBJECT_ALT_NAME,
-            critical: false,
-            extn_value: OctetString::new(SubjectAltName(names).to_der().unwrap()).unwrap(),
+        self.csr_with(cn, names, vec![])
+    }
+
+    /// A CSR (ECDSA-SHA256) with subject `CN=cn` if given, a subjectAltName holding `sans` if
+    /// not empty, and `extra` extension requests.
+    pub(crate) fn csr_with(
+        &self,
+        cn: Option<&str>,
+        sans: Vec<GeneralName>,
+        extra: Vec<Extension>,
+    ) -> Vec<u8> {
+        let subject = match cn {
+            Some(cn) => Name::from_str(&format!("CN={cn}")).unwrap(),
+            None => Name::default(),
         };
+        let mut extensions = extra;
+        if !sans.is_empty() {
+            extensions.insert(
+                0,
+                Extension {
+                    extn_id: ID_CE_SUBJECT_ALT_NAME,
+                    critical: false,
+                    extn_value: OctetString::new(SubjectAltName(sans).to_der().unwrap()).unwrap(),
+                },
+            );
+        }
         let mut attributes = SetOfVec::new();
-        attributes
-            .insert(Attribute::try_from(ExtensionReq(vec![san])).unwrap())
-            .unwrap();
+        if !extensions.is_empty() {
+            attributes
+                .insert(Attribute::try_from(ExtensionReq(extensions)).unwrap())
+                .unwrap();
+        }
         let info = CertReqInfo {
             version: Version::V1,
             subject,
@@ -134,6 +153,20 @@ impl CertKey {
         }
         .to_der()
         .unwrap()
+    }
+
+    /// The usual CSR: dNSName SANs `names`, no subject.
+    pub(crate) fn csr_for(&self, names: &[&str]) -> Vec<u8> {
+        let sans = names
+            .iter()
+            .map(|n| GeneralName::DnsName(Ia5String::new(n).unwrap()))
+            .collect();
+        self.csr_with(None, sans, vec![])
+    }
+
+    /// The same key as an ACME account key (catalog #52: a CSR carrying an account key).
+    pub(crate) fn account_key(&self) -> super::client::AccountKey {
+        super::client::AccountKey::from_pair(self.jws_key())
     }
 }
 
