@@ -706,7 +706,7 @@ fn ring_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use der::Decode;
     use x509_cert::crl::CertificateList;
@@ -715,7 +715,8 @@ mod tests {
     use crate::ca::client::CaClient;
     use crate::pki::cert::{cert_info, decimal_to_serial, pem_to_ders, verify_issued_by};
 
-    fn temp_dir(tag: &str) -> PathBuf {
+    /// A fresh, uniquely named folder under the system temp dir (also for `ca::in_process_tests`).
+    pub(crate) fn temp_dir(tag: &str) -> PathBuf {
         let mut r = [0u8; 8];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut r).unwrap();
         let name: String = r.iter().map(|b| format!("{b:02x}")).collect();
@@ -724,7 +725,7 @@ mod tests {
         dir
     }
 
-    fn csr_pem(der: &[u8]) -> String {
+    pub(crate) fn csr_pem(der: &[u8]) -> String {
         der_to_pem("CERTIFICATE REQUEST", der)
     }
 

@@ -3,28 +3,15 @@
 #![allow(clippy::unwrap_used)]
 
 use std::fs;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::ca::client::CaClient;
 use crate::ca::embedded::EmbeddedCa;
+use crate::ca::embedded::tests::{csr_pem, temp_dir};
 use crate::ca::proto::CaError;
-use crate::pki::cert::{CertError, check_issued_in_process, der_to_pem, pem_to_ders};
+use crate::pki::cert::{CertError, check_issued_in_process, pem_to_ders};
 use crate::pki::issuer::{Issuer, profile};
 use crate::pki::{CsrError, ValidatedCsr};
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let mut r = [0u8; 8];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut r).unwrap();
-    let name: String = r.iter().map(|b| format!("{b:02x}")).collect();
-    let dir = std::env::temp_dir().join(format!("upki-ra-{tag}-{name}"));
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn csr_pem(der: &[u8]) -> String {
-    der_to_pem("CERTIFICATE REQUEST", der)
-}
 
 // The RA's own CA exists only on an in-process endpoint: over tcp/ipc it would be reachable by
 // another trust domain, which must never skip a CSR signature check.
