@@ -51,8 +51,18 @@ RAW="$OUT/raw.txt"
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 log "building release binaries"
-cargo build --release --locked --bin upki-ra --bin upki-loadgen >&2
-UPKI="$ROOT/target/release/upki-ra"
+# upki-ra is measured as the amd64 package ships it (packaging/build.sh → cross/build.sh):
+# cross/config.toml links libstdc++ (for libzmq) statically, which the plain host build does
+# not. Other hosts measure the plain release build.
+if [ "$(rustc -vV | sed -n 's/^host: //p')" = x86_64-unknown-linux-gnu ]; then
+    cargo --config cross/config.toml build --release --locked \
+        --target x86_64-unknown-linux-gnu --bin upki-ra >&2
+    UPKI="$ROOT/target/x86_64-unknown-linux-gnu/release/upki-ra"
+else
+    cargo build --release --locked --bin upki-ra >&2
+    UPKI="$ROOT/target/release/upki-ra"
+fi
+cargo build --release --locked --bin upki-loadgen >&2
 LOADGEN="$ROOT/target/release/upki-loadgen"
 
 # ---------------------------------------------------------------- servers
@@ -275,7 +285,7 @@ rm -rf "$filled"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 {
     echo "Date: $(date -u +%Y-%m-%dT%H:%MZ); host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); kernel $(uname -r)"
-    echo "upki-ra $(git -C "$ROOT" describe --always --dirty), pebble $(dpkg-query -W -f='${Version}' pebble 2>/dev/null || echo '?')"
+    echo "upki-ra $(git -C "$ROOT" describe --always --dirty) (${UPKI#"$ROOT"/}), pebble $(dpkg-query -W -f='${Version}' pebble 2>/dev/null || echo '?')"
     echo "RUNS=$RUNS DURATION=${DURATION}s server on CPU $SERVER_CPU, generator on CPU $CLIENT_CPU; medians of $RUNS"
     echo
     echo "| measure | upki-ra | Pebble | upki-ra target |"

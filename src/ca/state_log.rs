@@ -14,7 +14,7 @@
 //! so a crash between writing the snapshot and truncating the journal loses nothing and
 //! duplicates nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -38,19 +38,65 @@ pub(crate) struct RevokedEntry {
     pub(crate) reason: u8,
 }
 
+/// How many names keep their newest certificate's PEM in [`State::certificates`]: the most
+/// recently issued ones. `view` hands a certificate back so that an RA which lost a `sign`
+/// reply can adopt it (catalog #58); the RA looks that up right after the timeout or at its
+/// next start, so the names concerned are among the last few signed. Bounding the map keeps
+/// the CA's memory and snapshot from growing ~1 KiB per name ever issued (a certificate per
+/// distinct name, e.g. 100 MiB after 100k names); names pushed out answer `view` without a
+/// certificate, as upki-ca does.
+pub(crate) const KEPT_CERTIFICATES: usize = 1024;
+
 /// What the CA remembers besides its root: like upki-ca it indexes certificates by name (CN, or
 /// the first SAN for SAN-only certificates), so `revoke` reaches the newest one for a name.
 /// Serialized as is, this is the snapshot file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(from = "Snapshot")]
 pub(crate) struct State {
     pub(crate) issued: BTreeMap<String, String>,
     pub(crate) revoked: Vec<RevokedEntry>,
-    /// The newest certificate (PEM) of each name, so `view` can hand it back and an RA that
-    /// lost a `sign` reply can adopt it instead of signing again (catalog #58). Absent from
-    /// snapshots written before it existed.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// The newest certificate (PEM) of each of the [`KEPT_CERTIFICATES`] names issued last.
+    /// Absent from snapshots written before it existed.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) certificates: BTreeMap<String, String>,
+    /// The keys of `certificates`, oldest first. Not saved: after a restart the snapshot's
+    /// entries count as older than every later change, in name order.
+    #[serde(skip)]
+    recent: VecDeque<String>,
 }
+
+/// The snapshot file as read: [`State`] without its in-memory order.
+#[derive(Deserialize)]
+struct Snapshot {
+    issued: BTreeMap<String, String>,
+    revoked: Vec<RevokedEntry>,
+    #[serde(default)]
+    certificates: BTreeMap<String, String>,
+}
+
+impl From<Snapshot> for State {
+    fn from(s: Snapshot) -> State {
+        let mut state = State {
+            issued: s.issued,
+            revoked: s.revoked,
+            recent: s.certificates.keys().cloned().collect(),
+            certificates: s.certificates,
+        };
+        state.evict_certificates();
+        state
+    }
+}
+
+/// Equal when what the CA answers from is equal (the eviction order is not compared).
+impl PartialEq for State {
+    fn eq(&self, other: &State) -> bool {
+        self.issued == other.issued
+            && self.revoked == other.revoked
+            && self.certificates == other.certificates
+    }
+}
+
+impl Eq for State {}
 
 /// One change to [`State`], one line of the journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,10 +125,19 @@ impl State {
                 serial,
                 certificate,
             } => {
+                if self.certificates.contains_key(&name) {
+                    self.recent.retain(|n| n != &name);
+                }
                 match certificate {
-                    Some(pem) => self.certificates.insert(name.clone(), pem),
-                    None => self.certificates.remove(&name),
-                };
+                    Some(pem) => {
+                        self.certificates.insert(name.clone(), pem);
+                        self.recent.push_back(name.clone());
+                        self.evict_certificates();
+                    }
+                    None => {
+                        self.certificates.remove(&name);
+                    }
+                }
                 self.issued.insert(name, serial);
             }
             Event::Revoked(entry) => {
@@ -92,6 +147,17 @@ impl State {
                 }
             }
             Event::Unrevoked { serial } => self.revoked.retain(|r| r.serial != serial),
+        }
+    }
+
+    /// Drops the oldest certificates beyond [`KEPT_CERTIFICATES`] (their names stay in
+    /// `issued`).
+    fn evict_certificates(&mut self) {
+        while self.certificates.len() > KEPT_CERTIFICATES {
+            let Some(oldest) = self.recent.pop_front() else {
+                break;
+            };
+            self.certificates.remove(&oldest);
         }
     }
 }
@@ -432,6 +498,57 @@ mod tests {
         fs::write(dir.join(JOURNAL_FILE), &journal).unwrap();
         assert_eq!(StateLog::open(&dir).unwrap().state(), &expected());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn issued_with_pem(name: &str, serial: usize) -> Event {
+        Event::Issued {
+            name: name.to_owned(),
+            serial: serial.to_string(),
+            certificate: Some(format!("PEM of {name} #{serial}")),
+        }
+    }
+
+    /// Catalog #58's certificates are kept for the names issued last only: memory and snapshot
+    /// do not grow with every name ever issued, and a renewal makes its name the newest.
+    #[test]
+    fn only_the_newest_certificates_are_kept() {
+        let mut state = State::default();
+        let total = KEPT_CERTIFICATES + 10;
+        for i in 0..total {
+            state.apply(issued_with_pem(&format!("n{i}.lan"), i));
+        }
+        assert_eq!(state.issued.len(), total);
+        assert_eq!(state.certificates.len(), KEPT_CERTIFICATES);
+        assert!(!state.certificates.contains_key("n9.lan"));
+        assert!(state.certificates.contains_key("n10.lan"));
+        let last = format!("n{}.lan", total - 1);
+        assert!(state.certificates.contains_key(&last));
+        // Renewing the oldest kept name makes it the newest: the next name pushes out n11.
+        state.apply(issued_with_pem("n10.lan", total));
+        state.apply(issued_with_pem("new.lan", total + 1));
+        assert_eq!(state.certificates.len(), KEPT_CERTIFICATES);
+        assert_eq!(
+            state.certificates.get("n10.lan").map(String::as_str),
+            Some(format!("PEM of n10.lan #{total}").as_str())
+        );
+        assert!(!state.certificates.contains_key("n11.lan"));
+        // A certificate-less event (an old journal) drops the name's stale PEM.
+        state.apply(issued("new.lan", "9"));
+        assert!(!state.certificates.contains_key("new.lan"));
+        assert_eq!(state.recent.len(), state.certificates.len());
+
+        // The snapshot round trip keeps what `view` answers from; an oversized snapshot (as the
+        // previous version wrote it, one PEM per name ever issued) loads trimmed.
+        let bytes = serde_json::to_vec(&state).unwrap();
+        let back: State = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(back, state);
+        let mut big = serde_json::to_value(&state).unwrap();
+        for i in 0..5 {
+            big["certificates"][format!("zz{i}.lan")] = serde_json::json!("PEM");
+        }
+        let loaded: State = serde_json::from_value(big).unwrap();
+        assert_eq!(loaded.certificates.len(), KEPT_CERTIFICATES);
+        assert_eq!(loaded.issued, state.issued);
     }
 
     /// `state.json` as earlier versions wrote it (no journal) loads unchanged.
