@@ -27,6 +27,10 @@
 //!   the intent for the same subject CN and exactly the same names would be revoked too.
 //! - Both CAs show only the newest certificate of a name: a lost certificate already
 //!   superseded by another one for the same name before the lookup is not seen.
+//! - Our CA hands back the certificate of the 1,024 names it issued last only
+//!   (`ca::state_log::KEPT_CERTIFICATES`, so its memory does not grow with every name ever
+//!   issued); a lookup that comes after 1,024 other names were signed gets a serial without a
+//!   certificate and signs again.
 //! - A `sign` still queued at the CA when the lookup runs (a CA backlog longer than the RA's
 //!   timeout plus the ≥ 1 s backoff; ZMQ REP queues fairly between connections, so an
 //!   abandoned request can be served after a later one): the lookup finds nothing, the CA signs
