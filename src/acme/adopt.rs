@@ -30,7 +30,10 @@
 //! - Our CA hands back the certificate of the 1,024 names it issued last only
 //!   (`ca::state_log::KEPT_CERTIFICATES`, so its memory does not grow with every name ever
 //!   issued); a lookup that comes after 1,024 other names were signed gets a serial without a
-//!   certificate and signs again.
+//!   certificate and signs again. The order is kept in memory only: once the CA has restarted
+//!   with a full set, its next signs push out the names it loaded in name order, not oldest
+//!   first (the RA's start-up lookups run before it signs anything new, so they are not
+//!   affected; a standalone CA restarted while an RA waits on a lost reply can be).
 //! - A `sign` still queued at the CA when the lookup runs (a CA backlog longer than the RA's
 //!   timeout plus the ≥ 1 s backoff; ZMQ REP queues fairly between connections, so an
 //!   abandoned request can be served after a later one): the lookup finds nothing, the CA signs
